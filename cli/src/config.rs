@@ -1,0 +1,274 @@
+//! Configuration of the stand-alone server: a TOML file, overridden by flags and environment
+//! variables, then defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis::Auth;
+use serde::Deserialize;
+
+use crate::CliError;
+
+/// Flags (and their environment variables) shared by `serve` and `migrate`.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "PORTCULLIS_HOST")]
+    host: Option<String>,
+    /// Port to listen on [default: 3000].
+    #[arg(long, short, env = "PORTCULLIS_PORT")]
+    port: Option<u16>,
+    /// Database URL [default: sqlite://portcullis.db].
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL")]
+    database: Option<String>,
+    /// Public origin of the server [default: http://HOST:PORT].
+    #[arg(long, env = "PORTCULLIS_URL")]
+    base_url: Option<String>,
+    /// Extra trusted origins, comma-separated.
+    #[arg(long, env = "PORTCULLIS_TRUSTED_ORIGINS", value_delimiter = ',')]
+    trusted_origins: Vec<String>,
+    /// Take the client address from this header (e.g. x-forwarded-for behind a proxy).
+    #[arg(
+        long = "ip-header",
+        env = "PORTCULLIS_IP_HEADERS",
+        value_delimiter = ','
+    )]
+    ip_headers: Vec<String>,
+    /// Turn the rate limiter on or off [default: on].
+    #[arg(long, env = "PORTCULLIS_RATE_LIMIT")]
+    rate_limit: Option<bool>,
+    /// Where the generated secret is kept when PORTCULLIS_SECRET is not set
+    /// [default: portcullis.secret beside the database].
+    #[arg(long, env = "PORTCULLIS_SECRET_FILE")]
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    base_url: Option<String>,
+    base_path: Option<String>,
+    #[serde(default)]
+    trusted_origins: Vec<String>,
+    #[serde(default)]
+    ip_address_headers: Vec<String>,
+    plugins: Option<Vec<String>>,
+    #[serde(default)]
+    rate_limit: RateLimitFile,
+    #[serde(default)]
+    session: SessionFile,
+    /// Per-plugin options: `[plugin.email-password]`.
+    #[serde(default)]
+    plugin: BTreeMap<String, toml::Value>,
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    enabled: Option<bool>,
+    window: Option<u64>,
+    max: Option<u32>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct SessionFile {
+    expires_in: Option<u64>,
+    update_age: Option<u64>,
+    fresh_age: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    database: String,
+    base_url: String,
+    base_path: Option<String>,
+    trusted_origins: Vec<String>,
+    ip_headers: Vec<String>,
+    rate_limit: RateLimitFile,
+    session: SessionFile,
+    plugins: Vec<(String, serde_json::Value)>,
+    secret_file: PathBuf,
+}
+
+impl Config {
+    pub(crate) fn load(o: Overrides) -> Result<Self, CliError> {
+        let file: FileConfig = match &o.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+                    context: format!("cannot read {}", path.display()),
+                    source,
+                })?;
+                toml::from_str(&text)
+                    .map_err(|e| CliError::Config(format!("{}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let host = o.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into());
+        let port = o.port.or(file.port).unwrap_or(3000);
+        let database = o
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| "sqlite://portcullis.db".into());
+        let base_url = o
+            .base_url
+            .or_else(|| std::env::var("BETTER_AUTH_URL").ok())
+            .or(file.base_url)
+            .unwrap_or_else(|| format!("http://{host}:{port}"));
+        let mut trusted_origins = file.trusted_origins;
+        trusted_origins.extend(o.trusted_origins.into_iter().filter(|s| !s.is_empty()));
+        let mut ip_headers = file.ip_address_headers;
+        ip_headers.extend(o.ip_headers.into_iter().filter(|s| !s.is_empty()));
+        let mut rate_limit = file.rate_limit;
+        if o.rate_limit.is_some() {
+            rate_limit.enabled = o.rate_limit;
+        }
+        let names = file
+            .plugins
+            .unwrap_or_else(|| vec!["email-password".into()]);
+        let mut plugins = Vec::new();
+        for name in names {
+            let options = match file.plugin.get(&name) {
+                Some(v) => serde_json::to_value(v)
+                    .map_err(|e| CliError::Config(format!("[plugin.{name}]: {e}")))?,
+                None => serde_json::Value::Null,
+            };
+            plugins.push((name, options));
+        }
+        if let Some(unused) = file
+            .plugin
+            .keys()
+            .find(|k| !plugins.iter().any(|(n, _)| n == *k))
+        {
+            return Err(CliError::Config(format!(
+                "[plugin.{unused}] configures a plugin that is not in `plugins`"
+            )));
+        }
+        let secret_file = o
+            .secret_file
+            .or(file.secret_file)
+            .unwrap_or_else(|| crate::beside_database(&database, "portcullis.secret"));
+        Ok(Self {
+            host,
+            port,
+            database,
+            base_url,
+            base_path: file.base_path,
+            trusted_origins,
+            ip_headers,
+            rate_limit,
+            session: file.session,
+            plugins,
+            secret_file,
+        })
+    }
+
+    fn secret(&self) -> Result<String, CliError> {
+        for var in ["PORTCULLIS_SECRET", "BETTER_AUTH_SECRET"] {
+            if let Ok(s) = std::env::var(var) {
+                if !s.is_empty() {
+                    return Ok(s);
+                }
+            }
+        }
+        load_or_create_secret(&self.secret_file)
+    }
+
+    pub(crate) async fn build_auth(&self) -> Result<Auth, CliError> {
+        let secret = self.secret()?;
+        let mut builder = Auth::builder()
+            .secret(secret)
+            .base_url(&self.base_url)
+            .database(&self.database)
+            .options(|o| {
+                o.trusted_origins
+                    .extend(self.trusted_origins.iter().cloned());
+                o.ip_address_headers = self.ip_headers.clone();
+                if let Some(e) = self.rate_limit.enabled {
+                    o.rate_limit.enabled = e;
+                }
+                if let Some(w) = self.rate_limit.window {
+                    o.rate_limit.window = Duration::from_secs(w);
+                }
+                if let Some(m) = self.rate_limit.max {
+                    o.rate_limit.max = m;
+                }
+                if let Some(s) = self.session.expires_in {
+                    o.session.expires_in = Duration::from_secs(s);
+                }
+                if let Some(s) = self.session.update_age {
+                    o.session.update_age = Duration::from_secs(s);
+                }
+                if let Some(s) = self.session.fresh_age {
+                    o.session.fresh_age = Duration::from_secs(s);
+                }
+            });
+        if let Some(p) = &self.base_path {
+            builder = builder.base_path(p);
+        }
+        // Linking the first-party plugins registers their factories.
+        let _ = portcullis_email_password::EmailPassword::default();
+        for (name, options) in &self.plugins {
+            builder = builder.plugin_arc(portcullis::plugin::build_plugin(name, options)?);
+        }
+        Ok(builder.build().await?)
+    }
+}
+
+/// Reads the secret kept at `path`, or generates one there (readable by the owner only).
+fn load_or_create_secret(path: &Path) -> Result<String, CliError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            tracing::warn!(
+                file = %path.display(),
+                "PORTCULLIS_SECRET is not set; using the secret kept in this file. Set PORTCULLIS_SECRET in production."
+            );
+            return Ok(s.trim().to_owned());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(CliError::Io {
+                context: format!("cannot read the secret file {}", path.display()),
+                source,
+            })
+        }
+    }
+    let secret = portcullis::crypto::Secret::generate();
+    write_private(path, secret.expose()).map_err(|source| CliError::Io {
+        context: format!("cannot write the secret file {}", path.display()),
+        source,
+    })?;
+    tracing::warn!(
+        file = %path.display(),
+        "PORTCULLIS_SECRET is not set: GENERATED A NEW SECRET and saved it in this file. Sessions depend on it; set PORTCULLIS_SECRET in production."
+    );
+    Ok(secret.expose().to_owned())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.write_all(b"\n")
+}

@@ -1,0 +1,642 @@
+//! The engine: options, the builder, and the request pipeline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use tokio::sync::OnceCell;
+
+use crate::context::{Body, Ctx, CtxInner, Reply};
+use crate::cookies::{CookieJarConfig, CookieOptions};
+use crate::crypto::Secret;
+use crate::error::{codes, ApiError, ErrorCode};
+use crate::password::{Argon2Params, PasswordHasher};
+use crate::plugin::{Before, Endpoint, HookKind, InitContext, Matcher, Plugin};
+use crate::rate_limit::{RateLimitOptions, RateLimiter};
+use crate::router::Router;
+use crate::schema::Schema;
+use crate::storage::{Adapter, Store};
+use crate::Error;
+
+/// Session lifetimes.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// How long a session lives (7 days by default); also the cookie's `Max-Age`.
+    pub expires_in: Duration,
+    /// How old a session gets before get-session extends it (1 day by default).
+    pub update_age: Duration,
+    /// Sessions younger than this are "fresh" (1 day by default; zero disables the check).
+    pub fresh_age: Duration,
+    /// Lifetime of sessions created with `rememberMe: false` (1 day, fixed in Better Auth).
+    pub dont_remember_expires_in: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            expires_in: Duration::from_secs(7 * 24 * 3600),
+            update_age: Duration::from_secs(24 * 3600),
+            fresh_age: Duration::from_secs(24 * 3600),
+            dont_remember_expires_in: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Engine options. Plugins have options of their own.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The public origin (`https://auth.example.com`); decides `Secure` cookies and is always
+    /// a trusted origin.
+    pub base_url: Option<String>,
+    /// Where the API is mounted (`/api/auth`).
+    pub base_path: String,
+    /// Session lifetimes.
+    pub session: SessionOptions,
+    /// Cookie names and attributes.
+    pub cookies: CookieOptions,
+    /// Origins trusted besides the base URL's.
+    pub trusted_origins: Vec<String>,
+    /// Rate limiting.
+    pub rate_limit: RateLimitOptions,
+    /// Headers to take the client address from (e.g. `x-forwarded-for` behind a proxy). Empty
+    /// by default: the socket address is used.
+    pub ip_address_headers: Vec<String>,
+    /// Largest request body accepted, in bytes (1 MiB by default).
+    pub max_body_bytes: usize,
+    /// argon2id parameters for new password hashes.
+    pub argon2: Argon2Params,
+    /// How many password hashes may run at once (one per core by default).
+    pub hash_concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            base_path: "/api/auth".into(),
+            session: SessionOptions::default(),
+            cookies: CookieOptions::default(),
+            trusted_origins: Vec::new(),
+            rate_limit: RateLimitOptions::default(),
+            ip_address_headers: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            argon2: Argon2Params::default(),
+            hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+enum Database {
+    Url(String),
+    Adapter(Arc<dyn Adapter>),
+}
+
+/// Builds an [`Auth`]: secret, database, options and plugins.
+pub struct AuthBuilder {
+    options: Options,
+    secret: Option<Result<Secret, Error>>,
+    database: Database,
+    plugins: Vec<Arc<dyn Plugin>>,
+    hooks: Vec<crate::plugin::Hook>,
+}
+
+impl AuthBuilder {
+    /// The signing secret (at least 32 characters).
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(Secret::new(secret));
+        self
+    }
+
+    /// The public origin, e.g. `https://auth.example.com`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.options.base_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Where the API is mounted; `/api/auth` by default.
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        self.options.base_path = path.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The database URL (`sqlite://auth.db`, `sqlite::memory:`).
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Database::Url(url.into());
+        self
+    }
+
+    /// A storage adapter built elsewhere.
+    pub fn adapter(mut self, adapter: Arc<dyn Adapter>) -> Self {
+        self.database = Database::Adapter(adapter);
+        self
+    }
+
+    /// Adds a plugin. Plugins run in the order added.
+    pub fn plugin(mut self, plugin: impl Plugin) -> Self {
+        self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    /// Adds a plugin already behind an `Arc` (e.g. one built by name).
+    pub fn plugin_arc(mut self, plugin: Arc<dyn Plugin>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// Adds an application hook without writing a plugin; runs before plugin hooks.
+    pub fn hook(mut self, hook: crate::plugin::Hook) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// Changes options in place.
+    pub fn options(mut self, f: impl FnOnce(&mut Options)) -> Self {
+        f(&mut self.options);
+        self
+    }
+
+    /// Builds the engine: resolves options, merges plugin schemas, connects the database.
+    /// It does not create tables; call [`Auth::migrate`] for that.
+    pub async fn build(self) -> Result<Auth, Error> {
+        let mut options = self.options;
+        let secret = self
+            .secret
+            .ok_or_else(|| Error::Config("no secret configured".into()))??;
+        let mut schema = Schema::core();
+        let mut endpoints = crate::routes::core_endpoints();
+        let mut hooks = self.hooks;
+        let mut plugin_rules = Vec::new();
+        let mut error_codes: Vec<ErrorCode> = codes::ALL.to_vec();
+        for plugin in &self.plugins {
+            plugin.init(&mut InitContext {
+                options: &mut options,
+            })?;
+            schema.merge(plugin.id(), plugin.schema())?;
+            endpoints.extend(plugin.endpoints());
+            hooks.extend(plugin.hooks());
+            plugin_rules.extend(plugin.rate_limits());
+            error_codes.extend_from_slice(plugin.error_codes());
+        }
+        let mut router = Router::default();
+        for (i, e) in endpoints.iter().enumerate() {
+            if !e.server_only {
+                router.add(e, i).map_err(Error::Config)?;
+            }
+        }
+        let schema = Arc::new(schema);
+        let db = match self.database {
+            Database::Adapter(a) => a,
+            Database::Url(url) => crate::storage::connect(&url, schema.clone()).await?,
+        };
+        let https = options
+            .base_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        let cookies = CookieJarConfig::new(&options.cookies, https);
+        let hasher = PasswordHasher::new(options.argon2, options.hash_concurrency)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let rate_limiter = options
+            .rate_limit
+            .enabled
+            .then(|| RateLimiter::new(&options.rate_limit, plugin_rules));
+        let mut pipeline = Pipeline::default();
+        for h in hooks {
+            match h.kind {
+                HookKind::Before(f) => pipeline.before.push((h.matcher, f)),
+                HookKind::After(f) => pipeline.after.push((h.matcher, f)),
+                HookKind::Request(f) => pipeline.request.push(f),
+                HookKind::Response(f) => pipeline.response.push(f),
+            }
+        }
+        Ok(Auth {
+            inner: Arc::new(AuthInner {
+                options,
+                secret,
+                cookies,
+                schema,
+                db,
+                hasher,
+                router,
+                endpoints,
+                pipeline,
+                rate_limiter,
+                error_codes,
+                plugins: self.plugins,
+            }),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Pipeline {
+    before: Vec<(Matcher, Arc<crate::plugin::BeforeFn>)>,
+    after: Vec<(Matcher, Arc<crate::plugin::AfterFn>)>,
+    request: Vec<Arc<crate::plugin::RequestFn>>,
+    response: Vec<Arc<crate::plugin::ResponseFn>>,
+}
+
+pub(crate) struct AuthInner {
+    options: Options,
+    secret: Secret,
+    cookies: CookieJarConfig,
+    schema: Arc<Schema>,
+    db: Arc<dyn Adapter>,
+    hasher: PasswordHasher,
+    router: Router,
+    endpoints: Vec<Endpoint>,
+    pipeline: Pipeline,
+    rate_limiter: Option<RateLimiter>,
+    error_codes: Vec<ErrorCode>,
+    plugins: Vec<Arc<dyn Plugin>>,
+}
+
+/// The authentication engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<AuthInner>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("base_path", &self.inner.options.base_path)
+            .field(
+                "plugins",
+                &self
+                    .inner
+                    .plugins
+                    .iter()
+                    .map(|p| p.id())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response type of the engine's HTTP entry points.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+impl Auth {
+    /// Starts building an engine.
+    pub fn builder() -> AuthBuilder {
+        AuthBuilder {
+            options: Options::default(),
+            secret: None,
+            database: Database::Url("sqlite::memory:".into()),
+            plugins: Vec::new(),
+            hooks: Vec::new(),
+        }
+    }
+
+    /// The resolved options.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The signing secret.
+    pub fn secret(&self) -> &Secret {
+        &self.inner.secret
+    }
+
+    /// Cookie names and attributes.
+    pub fn cookies(&self) -> &CookieJarConfig {
+        &self.inner.cookies
+    }
+
+    /// The merged schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    /// The storage adapter.
+    pub fn adapter(&self) -> &dyn Adapter {
+        self.inner.db.as_ref()
+    }
+
+    /// Typed helpers for the core models on the engine's database.
+    pub fn store(&self) -> Store<'_> {
+        Store::new(self.inner.db.as_ref(), &self.inner.schema)
+    }
+
+    /// Typed helpers for the core models inside a transaction.
+    pub fn store_in<'a>(&'a self, tx: &'a dyn Adapter) -> Store<'a> {
+        Store::new(tx, &self.inner.schema)
+    }
+
+    /// The password hasher.
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// The plugins, in order.
+    pub fn plugins(&self) -> impl Iterator<Item = &dyn Plugin> {
+        self.inner.plugins.iter().map(|p| p.as_ref())
+    }
+
+    /// Every error code the engine and its plugins declare.
+    pub fn error_codes(&self) -> &[ErrorCode] {
+        &self.inner.error_codes
+    }
+
+    /// Every endpoint (HTTP and server-only).
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.inner.endpoints
+    }
+
+    /// Creates missing tables, columns and indexes for the engine and its plugins. Never drops
+    /// anything; safe to run at every start. Returns the statements it ran.
+    pub async fn migrate(&self) -> Result<Vec<String>, Error> {
+        Ok(self.inner.db.migrate().await?)
+    }
+
+    /// The server-side API: every endpoint as a Rust call, through the same hooks.
+    pub fn api(&self) -> crate::api::Api<'_> {
+        crate::api::Api::new(self)
+    }
+
+    pub(crate) fn endpoint_by_name(&self, name: &str) -> Option<&Endpoint> {
+        self.inner.endpoints.iter().find(|e| e.name == name)
+    }
+
+    /// Handles an HTTP request whose path includes the base path (`/api/auth/get-session`).
+    /// Anything outside the base path answers 404.
+    pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        let base = self.inner.options.base_path.as_str();
+        match path.strip_prefix(base) {
+            Some(rest) if rest.starts_with('/') => {
+                let rest = rest.to_owned();
+                self.handle_relative(req, rest).await
+            }
+            _ => not_found(),
+        }
+    }
+
+    /// Handles a request whose path is already relative to the base path (`/get-session`), as
+    /// when mounted with axum's `nest_service`.
+    pub async fn handle_nested<B>(&self, req: Request<B>) -> HttpResponse
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_owned();
+        if !path.starts_with('/') {
+            return not_found();
+        }
+        self.handle_relative(req, path).await
+    }
+
+    async fn handle_relative<B>(&self, req: Request<B>, path: String) -> HttpResponse
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (mut parts, body) = req.into_parts();
+        let peer = parts.extensions.get::<crate::ip::ClientAddr>().map(|a| a.0);
+        let client_ip =
+            crate::ip::client_ip(&parts.headers, &self.inner.options.ip_address_headers, peer);
+
+        if let Some(limiter) = &self.inner.rate_limiter {
+            let key = client_ip.as_deref().unwrap_or("unknown");
+            if let Err(e) = limiter.check(key, &path) {
+                return render(Reply::from_error(&e));
+            }
+        }
+        for hook in &self.inner.pipeline.request {
+            match hook(parts).await {
+                Ok(p) => parts = p,
+                Err(reply) => return render(reply),
+            }
+        }
+        let Some((index, params)) = self.inner.router.find(&parts.method, &path) else {
+            return not_found();
+        };
+        let endpoint = &self.inner.endpoints[index];
+        let body = match read_body(
+            body,
+            &parts.headers,
+            &parts.method,
+            endpoint,
+            self.inner.options.max_body_bytes,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return render(Reply::from_error(&e)),
+        };
+        let query = parts.uri.query().map(parse_query).unwrap_or_default();
+        let ctx = Ctx::new(CtxInner {
+            auth: self.clone(),
+            method: parts.method.clone(),
+            route: endpoint.path.clone(),
+            path,
+            params: params
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        percent_encoding::percent_decode_str(&v)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    )
+                })
+                .collect(),
+            query,
+            headers: parts.headers,
+            body,
+            client_ip,
+            via_http: true,
+            session: OnceCell::new(),
+        });
+        let mut reply = match self.run(ctx, endpoint).await {
+            Ok(r) => r,
+            Err(e) => Reply::from_error(&e),
+        };
+        for hook in &self.inner.pipeline.response {
+            reply = hook(reply).await;
+        }
+        render(reply)
+    }
+
+    /// Runs an endpoint with its before and after hooks: the pipeline HTTP and the server-side
+    /// API share.
+    pub(crate) async fn run(&self, mut ctx: Ctx, endpoint: &Endpoint) -> Result<Reply, ApiError> {
+        for (matcher, hook) in &self.inner.pipeline.before {
+            if !matcher.matches(&ctx) {
+                continue;
+            }
+            match hook(ctx.clone()).await? {
+                Before::Continue => {}
+                Before::Respond(reply) => return Ok(reply),
+                Before::Rewrite { body, headers } => ctx = ctx.rewritten(body, headers),
+            }
+        }
+        let mut result = (endpoint.handler)(ctx.clone()).await;
+        if endpoint.no_store {
+            if let Ok(reply) = &mut result {
+                let h = reply.headers_mut();
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            }
+        }
+        for (matcher, hook) in &self.inner.pipeline.after {
+            if matcher.matches(&ctx) {
+                result = hook(ctx.clone(), result).await;
+            }
+        }
+        result
+    }
+
+    pub(crate) fn api_ctx(
+        &self,
+        endpoint: &Endpoint,
+        method: Method,
+        body: Option<serde_json::Value>,
+        query: Vec<(String, String)>,
+        params: Vec<(String, String)>,
+        headers: HeaderMap,
+    ) -> Ctx {
+        let client_ip =
+            crate::ip::client_ip(&headers, &self.inner.options.ip_address_headers, None);
+        Ctx::new(CtxInner {
+            auth: self.clone(),
+            method,
+            route: endpoint.path.clone(),
+            path: endpoint.path.to_string(),
+            params,
+            query,
+            headers,
+            body,
+            client_ip,
+            via_http: false,
+            session: OnceCell::new(),
+        })
+    }
+}
+
+fn not_found() -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(q).unwrap_or_default()
+}
+
+async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    method: &Method,
+    endpoint: &Endpoint,
+    limit: usize,
+) -> Result<Option<serde_json::Value>, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(None);
+    }
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return Err(too_large());
+            }
+            tracing::debug!(error = %e, "request body could not be read");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
+                .with_message("Request body could not be read"));
+        }
+    };
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        // Better Auth over HTTP drops a body without a content type.
+        return Ok(None);
+    };
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
+                .with_message("Invalid JSON in request body")
+        }),
+        "application/x-www-form-urlencoded" if endpoint.accepts_form => {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| ApiError::validation("[body] Invalid form body"))?;
+            let mut map = serde_json::Map::new();
+            for (k, v) in pairs {
+                map.entry(k).or_insert(serde_json::Value::String(v));
+            }
+            Ok(Some(serde_json::Value::Object(map)))
+        }
+        _ => {
+            let allowed = if endpoint.accepts_form {
+                "application/json, application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            };
+            let shown: String = content_type
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+            )
+            .with_message(format!(
+                "Content-Type \"{shown}\" is not allowed. Allowed types: {allowed}"
+            )))
+        }
+    }
+}
+
+/// Turns a reply into an HTTP response.
+pub(crate) fn render(reply: Reply) -> HttpResponse {
+    let (status, mut headers, body) = reply.into_parts();
+    let bytes = match body {
+        Body::Json(v) => {
+            headers
+                .entry(header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("application/json"));
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec()))
+        }
+        Body::Html(h) => {
+            headers
+                .entry(header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static("text/html; charset=utf-8"));
+            Bytes::from(h)
+        }
+        Body::Empty => Bytes::new(),
+    };
+    let mut r = Response::new(Full::new(bytes));
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
+}

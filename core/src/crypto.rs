@@ -1,0 +1,172 @@
+//! Randomness, the secret, and HMAC signatures.
+//!
+//! Random strings follow Better Auth's generator (CSPRNG bytes with rejection sampling over an
+//! alphabet), so ids and tokens have the same length and alphabet as theirs.
+
+use std::fmt;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Letters and digits: the alphabet of ids, session tokens and reset tokens.
+pub const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// A random string of `len` characters drawn uniformly from `alphabet` (at most 256 symbols).
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    debug_assert!(!alphabet.is_empty() && alphabet.len() <= 256);
+    let n = alphabet.len();
+    // Bytes at or above `limit` would make some symbols likelier than others.
+    let limit = (256 / n) * n;
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    let mut rng = rand::rngs::OsRng;
+    while out.len() < len {
+        rng.fill_bytes(&mut buf);
+        for &b in &buf {
+            if (b as usize) < limit {
+                out.push(alphabet[b as usize % n] as char);
+                if out.len() == len {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A 32-character id, Better Auth's default for user, session, account and verification rows.
+pub fn generate_id() -> String {
+    random_string(32, ALPHANUMERIC)
+}
+
+/// The server secret: keys cookie signatures and token MACs. Never printed.
+#[derive(Clone)]
+pub struct Secret(std::sync::Arc<str>);
+
+impl Secret {
+    /// Shortest secret the engine accepts.
+    pub const MIN_LEN: usize = 32;
+
+    /// Wraps a secret, refusing one shorter than [`Secret::MIN_LEN`] characters.
+    pub fn new(value: impl Into<String>) -> Result<Self, crate::Error> {
+        let value: String = value.into();
+        if value.chars().count() < Self::MIN_LEN {
+            return Err(crate::Error::Config(format!(
+                "the secret must be at least {} characters long (got {}); generate one with `portcullis secret`",
+                Self::MIN_LEN,
+                value.chars().count()
+            )));
+        }
+        Ok(Self(value.into()))
+    }
+
+    /// A fresh random secret of 64 characters.
+    pub fn generate() -> Self {
+        Self(random_string(64, ALPHANUMERIC).into())
+    }
+
+    /// The secret's text, for storing it where the operator asked.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length")
+    }
+
+    /// HMAC-SHA256 of `message` under the secret.
+    pub fn hmac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks `tag` against HMAC-SHA256 of `message` in constant time.
+    pub fn verify_hmac(&self, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    /// `value + "." + base64(HMAC-SHA256(secret, value))`, padded standard base64: the signed
+    /// form of Better Auth's signed cookies (before URL-encoding).
+    pub fn sign(&self, value: &str) -> String {
+        let sig = base64::engine::general_purpose::STANDARD.encode(self.hmac(value.as_bytes()));
+        let mut out = String::with_capacity(value.len() + 1 + sig.len());
+        out.push_str(value);
+        out.push('.');
+        out.push_str(&sig);
+        out
+    }
+
+    /// The value of a signed `value.signature` string, if the signature is exactly Better Auth's
+    /// form (44 characters of padded standard base64) and verifies.
+    pub fn unsign<'a>(&self, signed: &'a str) -> Option<&'a str> {
+        let (value, sig) = signed.rsplit_once('.')?;
+        if sig.len() != 44 || !sig.ends_with('=') {
+            return None;
+        }
+        let tag = base64::engine::general_purpose::STANDARD.decode(sig).ok()?;
+        self.verify_hmac(value.as_bytes(), &tag).then_some(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_strings_have_the_length_and_alphabet_asked_for() {
+        let s = random_string(32, ALPHANUMERIC);
+        assert_eq!(s.len(), 32);
+        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(s, random_string(32, ALPHANUMERIC));
+        let digits = random_string(500, b"0123456789");
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+        // All ten digits show up in 500 draws unless the generator is broken.
+        assert_eq!(
+            digits
+                .bytes()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_with_a_clear_message() {
+        let err = Secret::new("too-short").unwrap_err().to_string();
+        assert!(err.contains("at least 32"), "{err}");
+        assert!(Secret::new("x".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let s = Secret::new("a-very-secret-value-that-is-long-enough").unwrap();
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn signed_values_round_trip_and_tampering_is_detected() {
+        let s = Secret::new("0123456789abcdef0123456789abcdef").unwrap();
+        let signed = s.sign("token123");
+        assert_eq!(s.unsign(&signed), Some("token123"));
+        assert_eq!(s.unsign(&signed.replacen("token123", "token124", 1)), None);
+        let other = Secret::new("fedcba9876543210fedcba9876543210").unwrap();
+        assert_eq!(other.unsign(&signed), None);
+        // Unpadded or URL-safe signatures are not Better Auth's form.
+        assert_eq!(s.unsign(signed.trim_end_matches('=')), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! Portcullis: a plugin-driven authentication engine that speaks the Better Auth protocol.
+//!
+//! The official Better Auth client works against it unchanged, and it stores data in Better
+//! Auth's schema, so an app can move its auth server to Rust and keep its front end, its
+//! database and its signed-in users.
+//!
+//! The engine ([`Auth`]) routes requests through a registry of [`Plugin`]s. Each plugin
+//! contributes [`Endpoint`]s, [`Hook`]s, schema ([`SchemaPatch`]), rate-limit rules and error
+//! codes. The engine itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
+//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user` and `/ok`; sign-up and
+//! sign-in come from plugins such as `portcullis-email-password`.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), portcullis::Error> {
+//! use portcullis::Auth;
+//!
+//! let auth = Auth::builder()
+//!     .secret("a-secret-of-at-least-32-characters!!")
+//!     .base_url("http://localhost:3000")
+//!     .database("sqlite://auth.db")
+//!     // .plugin(portcullis_email_password::EmailPassword::default())
+//!     .build()
+//!     .await?;
+//! auth.migrate().await?;
+//!
+//! // Over HTTP: `auth.handle(request)`, `auth.service()` for axum's `nest_service`, or
+//! // `portcullis::adapters::hyper::serve`. From Rust, through the same hooks:
+//! let headers = http::HeaderMap::new();
+//! let session = auth.api().get_session(&headers).await;
+//! # let _ = session;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Invariants: the engine knows no web framework (adapters translate at the edge); plugins
+//! reach it only through this public API; storage never sees a plaintext password; every
+//! endpoint is reachable over HTTP and as a server-side call through the same hooks.
+
+pub mod adapters;
+pub mod api;
+mod auth;
+pub mod context;
+pub mod cookies;
+pub mod crypto;
+pub mod error;
+pub mod ip;
+pub mod password;
+pub mod plugin;
+pub mod rate_limit;
+mod router;
+mod routes;
+pub mod schema;
+mod session;
+pub mod storage;
+pub mod time;
+pub mod validate;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use api::{Api, ApiRequest};
+pub use auth::{Auth, AuthBuilder, HttpResponse, Options, SessionOptions};
+pub use context::{Body, Ctx, Reply};
+pub use error::{codes, ApiError, Error, ErrorCode};
+pub use ip::ClientAddr;
+pub use plugin::{Before, Endpoint, Hook, InitContext, Matcher, Plugin, PluginFactory, RateRule};
+pub use schema::SchemaPatch;
+
+/// A boxed, sendable future: what object-safe async methods in this crate return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Re-exports plugin crates need, so they depend on `portcullis` alone.
+pub mod deps {
+    pub use http;
+    pub use inventory;
+    pub use serde_json;
+}

@@ -1,0 +1,311 @@
+//! Password hashing: argon2id for new hashes, Better Auth's scrypt hashes verified and
+//! upgraded.
+//!
+//! Hashing is CPU-bound for tens of milliseconds, so it never runs on the async workers: each
+//! hash runs on tokio's blocking pool, and a semaphore bounds how many run at once (one per
+//! core by default), so a flood of sign-ins queues instead of starving everything else.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+/// Why hashing failed. Never carries the password.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The hasher's worker failed (a panic in the blocking pool).
+    #[error("password hashing task failed")]
+    Worker,
+    /// argon2 refused the input.
+    #[error("argon2: {0}")]
+    Argon2(String),
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The password matches.
+    pub ok: bool,
+    /// The hash is in an older format or with weaker parameters than the current ones; re-hash
+    /// the password (which the caller now knows) and store the new hash.
+    pub needs_rehash: bool,
+}
+
+/// argon2id parameters; OWASP's minimum (m = 19456 KiB, t = 2, p = 1) by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Hashes and verifies passwords off the async workers.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    params: Params,
+    permits: Semaphore,
+    /// A real hash of a random password: verifying against it costs what a real check costs,
+    /// so an unknown email answers in the same time as a wrong password.
+    dummy: String,
+}
+
+impl PasswordHasher {
+    /// A hasher with `params`, running at most `concurrency` hashes at once.
+    pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self, HashError> {
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let dummy_password = crate::crypto::random_string(24, crate::crypto::ALPHANUMERIC);
+        let dummy = hash_argon2(&params, &dummy_password)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                params,
+                permits: Semaphore::new(concurrency.max(1)),
+                dummy,
+            }),
+        })
+    }
+
+    /// A hasher with OWASP's parameters and one hash at a time per core.
+    pub fn with_defaults() -> Result<Self, HashError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(Argon2Params::default(), cores)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Worker)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || job(&inner))
+            .await
+            .map_err(|_| HashError::Worker)
+    }
+
+    /// A new argon2id hash (PHC string) of `password`.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = password.to_owned();
+        self.run(move |inner| hash_argon2(&inner.params, &password))
+            .await?
+    }
+
+    /// Checks `password` against `stored`: an argon2 PHC string, or Better Auth's scrypt
+    /// `salt:key` hex format. Anything else never matches.
+    pub async fn verify(&self, stored: &str, password: &str) -> Result<Verified, HashError> {
+        let (stored, password) = (stored.to_owned(), password.to_owned());
+        self.run(move |inner| verify_any(&inner.params, &stored, &password))
+            .await
+    }
+
+    /// Spends the time of a real verification and fails: for unknown users, so that they
+    /// cannot be told apart from wrong passwords by timing.
+    pub async fn verify_dummy(&self, password: &str) -> Result<(), HashError> {
+        let password = password.to_owned();
+        self.run(move |inner| {
+            let _ = verify_any(&inner.params, &inner.dummy, &password);
+        })
+        .await
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_argon2(params: &Params, password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Argon2(e.to_string()))
+}
+
+fn verify_any(params: &Params, stored: &str, password: &str) -> Verified {
+    if stored.starts_with("$argon2") {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return Verified {
+                ok: false,
+                needs_rehash: false,
+            };
+        };
+        let ok = argon2(params)
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        let current = parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                p.m_cost() == params.m_cost()
+                    && p.t_cost() == params.t_cost()
+                    && p.p_cost() == params.p_cost()
+            });
+        return Verified {
+            ok,
+            needs_rehash: ok && !current,
+        };
+    }
+    let ok = verify_scrypt(stored, password);
+    Verified {
+        ok,
+        needs_rehash: ok,
+    }
+}
+
+/// Better Auth's scrypt: `hex(salt):hex(scrypt(NFKC(password), salt = the hex text's bytes,
+/// N = 16384, r = 16, p = 1, 64 bytes))`.
+pub fn verify_scrypt(stored: &str, password: &str) -> bool {
+    let Some((salt, key_hex)) = stored.split_once(':') else {
+        return false;
+    };
+    if key_hex.len() != 128 || !key_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let Some(derived) = scrypt_key(password, salt) else {
+        return false;
+    };
+    let hex: String = derived.iter().map(|b| format!("{b:02x}")).collect();
+    hex.as_bytes()
+        .ct_eq(key_hex.to_ascii_lowercase().as_bytes())
+        .into()
+}
+
+fn scrypt_key(password: &str, salt: &str) -> Option<[u8; 64]> {
+    let normalized: String = password.nfkc().collect();
+    let params = scrypt::Params::new(14, 16, 1, 64).ok()?;
+    let mut out = [0u8; 64];
+    scrypt::scrypt(normalized.as_bytes(), salt.as_bytes(), &params, &mut out).ok()?;
+    Some(out)
+}
+
+/// Hashes `password` the way Better Auth does (scrypt), with `salt_hex` as salt. For tests
+/// and migration tools; the engine writes argon2id.
+pub fn scrypt_hash_with_salt(password: &str, salt_hex: &str) -> Option<String> {
+    let key = scrypt_key(password, salt_hex)?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{salt_hex}:{hex}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Written by Better Auth 1.7.25 for `password123` (captured from the reference server).
+    const BETTER_AUTH_HASH: &str = "0d9f7c443c058d3e25713b85e5cee0ac:48c1e31fd03a57a56eec06d97c1a3e4b01d5fa92799ee86508aa3bace2f8ff42f56a4516b5461e03af414e58523862d59eeb44d4a770619c63a6e998ad68765a";
+
+    #[test]
+    fn verifies_a_hash_written_by_better_auth() {
+        assert!(verify_scrypt(BETTER_AUTH_HASH, "password123"));
+        assert!(!verify_scrypt(BETTER_AUTH_HASH, "password124"));
+        assert_eq!(
+            scrypt_hash_with_salt("password123", "0d9f7c443c058d3e25713b85e5cee0ac").as_deref(),
+            Some(BETTER_AUTH_HASH)
+        );
+    }
+
+    #[test]
+    fn scrypt_input_is_nfkc_normalised() {
+        // U+FB01 (the "fi" ligature) normalises to "fi" under NFKC.
+        let hash = scrypt_hash_with_salt("\u{FB01}sh-password", "00112233445566778899aabbccddeeff")
+            .unwrap();
+        assert!(verify_scrypt(&hash, "fish-password"));
+    }
+
+    #[test]
+    fn malformed_hashes_never_match() {
+        for bad in [
+            "",
+            "abc",
+            "salt:",
+            ":deadbeef",
+            "zz:zz",
+            "$argon2id$garbage",
+        ] {
+            assert!(
+                !verify_any(&Params::default(), bad, "password123").ok,
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn argon2id_round_trip_at_owasp_parameters() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 2).unwrap();
+        let hash = hasher.hash("correct horse").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let good = hasher.verify(&hash, "correct horse").await.unwrap();
+        assert_eq!(
+            good,
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
+        assert!(!hasher.verify(&hash, "wrong horse").await.unwrap().ok);
+        // A Better Auth hash verifies and asks to be upgraded.
+        let old = hasher
+            .verify(BETTER_AUTH_HASH, "password123")
+            .await
+            .unwrap();
+        assert_eq!(
+            old,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn weaker_argon2_parameters_ask_for_a_rehash() {
+        let weak = PasswordHasher::new(
+            Argon2Params {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let hash = weak.hash("pw-pw-pw-pw").await.unwrap();
+        let strong = PasswordHasher::new(Argon2Params::default(), 1).unwrap();
+        assert_eq!(
+            strong.verify(&hash, "pw-pw-pw-pw").await.unwrap(),
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! The engine's own endpoints: sessions, the signed-in user, health.
+
+mod session;
+mod user;
+
+use crate::context::Reply;
+use crate::plugin::Endpoint;
+
+pub(crate) fn core_endpoints() -> Vec<Endpoint> {
+    let mut v = vec![Endpoint::get("ok", "/ok", |_| async {
+        Ok(Reply::json(serde_json::json!({ "ok": true })))
+    })];
+    v.extend(session::endpoints());
+    v.extend(user::endpoints());
+    v
+}

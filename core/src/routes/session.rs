@@ -1,0 +1,158 @@
+//! get-session, sign-out, and listing and revoking sessions.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::{Ctx, Reply};
+use crate::error::{codes, ApiError};
+use crate::plugin::Endpoint;
+use crate::storage::{Row, Where};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            "getSession",
+            &[Method::GET, Method::POST],
+            "/get-session",
+            get_session,
+        )
+        .no_store(),
+        Endpoint::post("signOut", "/sign-out", sign_out),
+        Endpoint::get("listSessions", "/list-sessions", list_sessions),
+        Endpoint::post("revokeSession", "/revoke-session", revoke_session),
+        Endpoint::post("revokeSessions", "/revoke-sessions", revoke_sessions),
+        Endpoint::post(
+            "revokeOtherSessions",
+            "/revoke-other-sessions",
+            revoke_other_sessions,
+        ),
+    ]
+}
+
+fn failed_to_get_session(err: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %err, "get-session failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        codes::FAILED_TO_GET_SESSION,
+    )
+}
+
+/// `GET /get-session`: the session and its user, or `null`. Extends the session once it is
+/// `updateAge` old, unless the client asked not to be remembered.
+async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
+    if ctx.method() == Method::POST {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED,
+        ));
+    }
+    let auth = ctx.auth();
+    let Some(token) = ctx.session_token() else {
+        return Ok(Reply::json(serde_json::Value::Null));
+    };
+    let store = ctx.store();
+    let found = store
+        .session_and_user(&token)
+        .await
+        .map_err(failed_to_get_session)?;
+    let now = crate::time::now();
+    let mut current = match found {
+        Some(s) if s.session.expires_at > now => s,
+        other => {
+            if other.is_some() {
+                if let Err(e) = store.delete_session(&token).await {
+                    tracing::warn!(error = %e, "could not delete an expired session");
+                }
+            }
+            let mut reply = Reply::json(serde_json::Value::Null);
+            auth.expire_session_cookies(&ctx, &mut reply);
+            return Ok(reply);
+        }
+    };
+    let opts = &auth.options().session;
+    let due = current.session.expires_at - opts.expires_in + opts.update_age <= now;
+    if !due || ctx.query_flag("disableRefresh") || auth.has_dont_remember(&ctx) {
+        return Ok(Reply::json(&current));
+    }
+    let set = Row::new()
+        .with("expiresAt", now + opts.expires_in)
+        .with("updatedAt", now);
+    match store.update_session(&token, set).await {
+        Ok(Some(session)) => current.session = session,
+        Ok(None) | Err(_) => {
+            let mut reply = Reply::from_error(&ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::FAILED_TO_GET_SESSION,
+            ));
+            auth.expire_session_cookies(&ctx, &mut reply);
+            return Ok(reply);
+        }
+    }
+    let mut reply = Reply::json(&current);
+    auth.set_session_cookie(&ctx, &mut reply, &current.session, Some(false));
+    Ok(reply)
+}
+
+/// `POST /sign-out`: deletes the session the cookie names (if any) and expires the cookies.
+async fn sign_out(ctx: Ctx) -> Result<Reply, ApiError> {
+    if let Some(token) = ctx.session_token() {
+        ctx.store().delete_session(&token).await?;
+    }
+    let mut reply = Reply::json(json!({ "success": true }));
+    ctx.auth().expire_session_cookies(&ctx, &mut reply);
+    Ok(reply)
+}
+
+/// `GET /list-sessions`: the user's live sessions (needs a fresh session).
+async fn list_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
+    let current = ctx.require_fresh_session().await?;
+    let sessions = ctx.store().active_sessions(&current.user.id).await?;
+    Ok(Reply::json(sessions))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    token: String,
+}
+
+/// `POST /revoke-session {token}`: deletes one of the user's own sessions.
+async fn revoke_session(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: RevokeBody = ctx.body()?;
+    let current = ctx.require_session().await?;
+    ctx.auth()
+        .adapter()
+        .delete_many(
+            "session",
+            &[
+                Where::eq("token", body.token.as_str()),
+                Where::eq("userId", current.user.id.as_str()),
+            ],
+        )
+        .await?;
+    let mut reply = Reply::json(json!({ "status": true }));
+    if body.token == current.session.token {
+        ctx.auth().expire_session_cookies(&ctx, &mut reply);
+    }
+    Ok(reply)
+}
+
+/// `POST /revoke-sessions`: deletes every session of the user, this one included.
+async fn revoke_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
+    let current = ctx.require_session().await?;
+    ctx.store()
+        .delete_user_sessions(&current.user.id, None)
+        .await?;
+    let mut reply = Reply::json(json!({ "status": true }));
+    ctx.auth().expire_session_cookies(&ctx, &mut reply);
+    Ok(reply)
+}
+
+/// `POST /revoke-other-sessions`: deletes every session of the user but this one.
+async fn revoke_other_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
+    let current = ctx.require_session().await?;
+    ctx.store()
+        .delete_user_sessions(&current.user.id, Some(&current.session.token))
+        .await?;
+    Ok(Reply::json(json!({ "status": true })))
+}

@@ -1,0 +1,382 @@
+//! The schema model: tables and fields the engine and its plugins store.
+//!
+//! The core tables (`user`, `session`, `account`, `verification`) have Better Auth's exact
+//! columns. Plugins add tables and fields with a [`SchemaPatch`]; [`Schema::merge`] folds them
+//! in. Logical names (the ones code uses) map to physical table and column names, so a database
+//! laid out differently can still be served.
+
+/// The type of a field, as Better Auth's schema names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Text.
+    String,
+    /// An integer (or a float where the value has a fraction).
+    Number,
+    /// `true`/`false`; SQLite stores 1/0.
+    Boolean,
+    /// A timestamp; SQLite stores ISO-8601 text with milliseconds, as Better Auth does.
+    Date,
+    /// Any JSON value, stored as text.
+    Json,
+}
+
+/// What happens to a row when the row it references is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// Delete this row too.
+    Cascade,
+    /// Set the referencing column to null.
+    SetNull,
+    /// Refuse the delete.
+    Restrict,
+    /// Do nothing.
+    NoAction,
+}
+
+impl OnDelete {
+    fn sql(self) -> &'static str {
+        match self {
+            OnDelete::Cascade => "cascade",
+            OnDelete::SetNull => "set null",
+            OnDelete::Restrict => "restrict",
+            OnDelete::NoAction => "no action",
+        }
+    }
+}
+
+/// A foreign key: this field holds `model.field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// Logical name of the referenced table.
+    pub model: String,
+    /// Logical name of the referenced field.
+    pub field: String,
+    /// Behaviour on delete of the referenced row.
+    pub on_delete: OnDelete,
+}
+
+/// One field of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Logical name, as code and JSON use it (`emailVerified`).
+    pub name: String,
+    /// Physical column name; the logical name unless remapped.
+    pub column: String,
+    /// The field's type.
+    pub ty: FieldType,
+    /// Whether the column is `NOT NULL`.
+    pub required: bool,
+    /// Whether values are unique.
+    pub unique: bool,
+    /// Whether an index is created for it.
+    pub index: bool,
+    /// Foreign key, if any.
+    pub references: Option<Reference>,
+    /// Whether the field appears in API output (`returned` in Better Auth).
+    pub returned: bool,
+    /// Whether clients may set it (`input` in Better Auth).
+    pub input: bool,
+}
+
+impl Field {
+    /// A required field of type `ty`.
+    pub fn new(name: &str, ty: FieldType) -> Self {
+        Self {
+            name: name.into(),
+            column: name.into(),
+            ty,
+            required: true,
+            unique: false,
+            index: false,
+            references: None,
+            returned: true,
+            input: true,
+        }
+    }
+
+    /// Makes the field nullable.
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+
+    /// Adds a unique constraint.
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// Adds an index.
+    pub fn index(mut self) -> Self {
+        self.index = true;
+        self
+    }
+
+    /// Makes it a foreign key to `model.field`.
+    pub fn references(mut self, model: &str, field: &str, on_delete: OnDelete) -> Self {
+        self.references = Some(Reference {
+            model: model.into(),
+            field: field.into(),
+            on_delete,
+        });
+        self
+    }
+
+    /// Stores the field in a column with another name.
+    pub fn column(mut self, column: &str) -> Self {
+        self.column = column.into();
+        self
+    }
+
+    /// Keeps the field out of API output.
+    pub fn hidden(mut self) -> Self {
+        self.returned = false;
+        self
+    }
+
+    /// Refuses the field in client input.
+    pub fn server_only(mut self) -> Self {
+        self.input = false;
+        self
+    }
+}
+
+/// A table: its logical name, its physical name and its fields (the `id` primary key first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Logical name (`user`).
+    pub name: String,
+    /// Physical table name; the logical name unless remapped.
+    pub table: String,
+    /// Fields, `id` first.
+    pub fields: Vec<Field>,
+}
+
+impl Table {
+    /// A table with a string `id` primary key and the given fields.
+    pub fn new(name: &str, fields: Vec<Field>) -> Self {
+        let mut all = vec![Field::new("id", FieldType::String)];
+        all.extend(fields);
+        Self {
+            name: name.into(),
+            table: name.into(),
+            fields: all,
+        }
+    }
+
+    /// The field with logical name `name`.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// What a plugin adds to the schema: tables of its own and fields on existing tables.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaPatch {
+    /// New tables.
+    pub tables: Vec<Table>,
+    /// Extra fields on existing tables, as `(logical table name, field)`.
+    pub fields: Vec<(String, Field)>,
+}
+
+impl SchemaPatch {
+    /// Adds a table.
+    pub fn table(mut self, table: Table) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// Adds `field` to the existing table `table` (e.g. `user`).
+    pub fn field(mut self, table: &str, field: Field) -> Self {
+        self.fields.push((table.into(), field));
+        self
+    }
+}
+
+/// The merged schema: core tables plus everything plugins added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    tables: Vec<Table>,
+}
+
+impl Schema {
+    /// Better Auth's four core tables with their exact columns.
+    pub fn core() -> Self {
+        use FieldType::*;
+        let user = Table::new(
+            "user",
+            vec![
+                Field::new("name", String),
+                Field::new("email", String).unique(),
+                Field::new("emailVerified", Boolean),
+                Field::new("image", String).optional(),
+                Field::new("createdAt", Date),
+                Field::new("updatedAt", Date),
+            ],
+        );
+        let session = Table::new(
+            "session",
+            vec![
+                Field::new("expiresAt", Date),
+                Field::new("token", String).unique(),
+                Field::new("createdAt", Date),
+                Field::new("updatedAt", Date),
+                Field::new("ipAddress", String).optional(),
+                Field::new("userAgent", String).optional(),
+                Field::new("userId", String)
+                    .references("user", "id", OnDelete::Cascade)
+                    .index(),
+            ],
+        );
+        let account = Table::new(
+            "account",
+            vec![
+                Field::new("accountId", String),
+                Field::new("providerId", String),
+                Field::new("userId", String)
+                    .references("user", "id", OnDelete::Cascade)
+                    .index(),
+                Field::new("accessToken", String).optional().hidden(),
+                Field::new("refreshToken", String).optional().hidden(),
+                Field::new("idToken", String).optional().hidden(),
+                Field::new("accessTokenExpiresAt", Date).optional(),
+                Field::new("refreshTokenExpiresAt", Date).optional(),
+                Field::new("scope", String).optional(),
+                Field::new("password", String).optional().hidden(),
+                Field::new("createdAt", Date),
+                Field::new("updatedAt", Date),
+            ],
+        );
+        let verification = Table::new(
+            "verification",
+            vec![
+                Field::new("identifier", String).index(),
+                Field::new("value", String),
+                Field::new("expiresAt", Date),
+                Field::new("createdAt", Date),
+                Field::new("updatedAt", Date),
+            ],
+        );
+        Self {
+            tables: vec![user, session, account, verification],
+        }
+    }
+
+    /// Folds a plugin's patch in. A field or table that already exists with the same name is
+    /// an error, so two plugins never silently fight over one column.
+    pub fn merge(&mut self, plugin: &str, patch: SchemaPatch) -> Result<(), crate::Error> {
+        let conflict = |what: String| crate::Error::Config(format!("plugin `{plugin}`: {what}"));
+        for table in patch.tables {
+            if self.table(&table.name).is_some() {
+                return Err(conflict(format!("table `{}` already exists", table.name)));
+            }
+            self.tables.push(table);
+        }
+        for (table_name, field) in patch.fields {
+            let table = self
+                .tables
+                .iter_mut()
+                .find(|t| t.name == table_name)
+                .ok_or_else(|| conflict(format!("adds a field to unknown table `{table_name}`")))?;
+            if table.field(&field.name).is_some() {
+                return Err(conflict(format!(
+                    "field `{}.{}` already exists",
+                    table_name, field.name
+                )));
+            }
+            table.fields.push(field);
+        }
+        Ok(())
+    }
+
+    /// The table with logical name `name`.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// All tables, in creation order (referenced tables first).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    /// `CREATE TABLE` and `CREATE INDEX` statements for SQLite, as Better Auth's migrator
+    /// writes them.
+    pub fn sqlite_ddl(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.tables {
+            out.push(sqlite_create_table(t, &self.tables));
+            out.extend(sqlite_indexes(t));
+        }
+        out
+    }
+}
+
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+pub(crate) fn sqlite_type(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::String | FieldType::Json => "text",
+        FieldType::Number | FieldType::Boolean => "integer",
+        FieldType::Date => "date",
+    }
+}
+
+pub(crate) fn sqlite_column_def(f: &Field, tables: &[Table]) -> String {
+    let mut s = format!("{} {}", quote(&f.column), sqlite_type(f.ty));
+    if f.name == "id" {
+        s.push_str(" not null primary key");
+        return s;
+    }
+    if f.required {
+        s.push_str(" not null");
+    }
+    if f.unique {
+        s.push_str(" unique");
+    }
+    if let Some(r) = &f.references {
+        let (table, column) = tables
+            .iter()
+            .find(|t| t.name == r.model)
+            .map(|t| {
+                let col = t
+                    .field(&r.field)
+                    .map(|f| f.column.clone())
+                    .unwrap_or_else(|| r.field.clone());
+                (t.table.clone(), col)
+            })
+            .unwrap_or_else(|| (r.model.clone(), r.field.clone()));
+        s.push_str(&format!(
+            " references {} ({}) on delete {}",
+            quote(&table),
+            quote(&column),
+            r.on_delete.sql()
+        ));
+    }
+    s
+}
+
+fn sqlite_create_table(t: &Table, tables: &[Table]) -> String {
+    let cols: Vec<String> = t
+        .fields
+        .iter()
+        .map(|f| sqlite_column_def(f, tables))
+        .collect();
+    format!("create table {} ({})", quote(&t.table), cols.join(", "))
+}
+
+pub(crate) fn sqlite_indexes(t: &Table) -> Vec<String> {
+    t.fields
+        .iter()
+        .filter(|f| f.index && !f.unique)
+        .map(|f| {
+            format!(
+                "create index if not exists {} on {} ({})",
+                quote(&format!("{}_{}_idx", t.table, f.column)),
+                quote(&t.table),
+                quote(&f.column)
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,464 @@
+//! Storage: one small generic contract ([`Adapter`]) over schema-described models, and typed
+//! helpers for the core models on top ([`Store`]).
+//!
+//! Adapters speak logical names (`user`, `emailVerified`); they map them to physical tables
+//! and columns through the [`Schema`](crate::schema::Schema). Values travel as [`Value`]s in a
+//! [`Row`]; code above storage converts rows to and from typed structs with serde.
+
+mod models;
+mod sqlite;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+pub use models::{
+    Account, Session, SessionAndUser, Store, User, Verification, CREDENTIAL_PROVIDER,
+};
+pub use sqlite::SqliteAdapter;
+
+use crate::BoxFuture;
+
+/// Errors of the storage layer, with the kinds callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A unique constraint refused the write (e.g. an email already taken).
+    #[error("unique constraint violated")]
+    UniqueViolation,
+    /// A foreign key refused the write.
+    #[error("foreign key constraint violated")]
+    ForeignKeyViolation,
+    /// The model or field is not in the schema.
+    #[error("unknown model or field: {0}")]
+    Unknown(String),
+    /// A stored value could not be converted to the schema's type.
+    #[error("bad value in {model}.{field}: {reason}")]
+    Decode {
+        /// Logical model.
+        model: String,
+        /// Logical field.
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The database URL is not one this build supports.
+    #[error("unsupported database URL scheme `{0}`; supported: sqlite:")]
+    UnsupportedUrl(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return Self::UniqueViolation,
+                sqlx::error::ErrorKind::ForeignKeyViolation => return Self::ForeignKeyViolation,
+                _ => {}
+            }
+        }
+        Self::Database(err)
+    }
+}
+
+/// A stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// Text.
+    String(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp.
+    Date(DateTime<Utc>),
+    /// A JSON document.
+    Json(serde_json::Value),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::String(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::String(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<DateTime<Utc>> for Value {
+    fn from(v: DateTime<Utc>) -> Self {
+        Value::Date(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A row: values under logical field names, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row(Vec<(String, Value)>);
+
+impl Row {
+    /// An empty row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces `field`.
+    pub fn set(&mut self, field: impl Into<String>, value: impl Into<Value>) {
+        let field = field.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == field) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((field, value)),
+        }
+    }
+
+    /// Builder form of [`Row::set`].
+    pub fn with(mut self, field: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.set(field, value);
+        self
+    }
+
+    /// The value of `field`.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == field).map(|(_, v)| v)
+    }
+
+    /// Fields and values in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Whether the row has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The row as a JSON object (dates as Better Auth's ISO strings), for deserialising into a
+    /// typed struct.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.0
+            .iter()
+            .map(|(k, v)| {
+                let j = match v {
+                    Value::Null => serde_json::Value::Null,
+                    Value::String(s) => s.clone().into(),
+                    Value::Int(i) => (*i).into(),
+                    Value::Float(f) => {
+                        serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+                    }
+                    Value::Bool(b) => (*b).into(),
+                    Value::Date(d) => crate::time::format(d).into(),
+                    Value::Json(j) => j.clone(),
+                };
+                (k.clone(), j)
+            })
+            .collect()
+    }
+
+    /// Deserialises the row into `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self, model: &str) -> Result<T, StorageError> {
+        serde_json::from_value(serde_json::Value::Object(self.to_json())).map_err(|e| {
+            StorageError::Decode {
+                model: model.into(),
+                field: String::new(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// Builds a row from a JSON object, converting each value to the type its field has in
+    /// `table`. Keys the table does not have are an error.
+    pub fn from_json(
+        table: &crate::schema::Table,
+        object: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, StorageError> {
+        use crate::schema::FieldType;
+        let mut row = Row::new();
+        for (key, json) in object {
+            let field = table
+                .field(&key)
+                .ok_or_else(|| StorageError::Unknown(format!("{}.{}", table.name, key)))?;
+            let bad = |reason: &str| StorageError::Decode {
+                model: table.name.clone(),
+                field: key.clone(),
+                reason: reason.into(),
+            };
+            let value = match (field.ty, json) {
+                (_, serde_json::Value::Null) => Value::Null,
+                (FieldType::String, serde_json::Value::String(s)) => Value::String(s),
+                (FieldType::Boolean, serde_json::Value::Bool(b)) => Value::Bool(b),
+                (FieldType::Number, serde_json::Value::Number(n)) => match n.as_i64() {
+                    Some(i) => Value::Int(i),
+                    None => Value::Float(n.as_f64().ok_or_else(|| bad("not a number"))?),
+                },
+                (FieldType::Date, serde_json::Value::String(s)) => {
+                    Value::Date(crate::time::parse(&s).ok_or_else(|| bad("not a timestamp"))?)
+                }
+                (FieldType::Json, j) => Value::Json(j),
+                _ => return Err(bad("value does not match the field's type")),
+            };
+            row.set(key, value);
+        }
+        Ok(row)
+    }
+}
+
+/// A comparison in a where-clause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=` (or `IS NULL` against null).
+    Eq,
+    /// `<>` (or `IS NOT NULL` against null).
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+    /// `IN (...)`.
+    In,
+    /// `NOT IN (...)`.
+    NotIn,
+    /// Substring match.
+    Contains,
+    /// Prefix match.
+    StartsWith,
+    /// Suffix match.
+    EndsWith,
+}
+
+/// How a condition joins the others: all `And` conditions must hold, and at least one `Or`
+/// condition when there are any (Better Auth's semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Connector {
+    /// Must hold.
+    #[default]
+    And,
+    /// One of these must hold.
+    Or,
+}
+
+/// One condition of a where-clause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Where {
+    /// Logical field name.
+    pub field: String,
+    /// Comparison.
+    pub op: Op,
+    /// Right-hand side; a list for `In`/`NotIn`.
+    pub values: Vec<Value>,
+    /// How it joins the other conditions.
+    pub connector: Connector,
+}
+
+impl Where {
+    /// `field op value`.
+    pub fn new(field: &str, op: Op, value: impl Into<Value>) -> Self {
+        Self {
+            field: field.into(),
+            op,
+            values: vec![value.into()],
+            connector: Connector::And,
+        }
+    }
+
+    /// `field = value`.
+    pub fn eq(field: &str, value: impl Into<Value>) -> Self {
+        Self::new(field, Op::Eq, value)
+    }
+
+    /// `field IN (values)`.
+    pub fn is_in(field: &str, values: Vec<Value>) -> Self {
+        Self {
+            field: field.into(),
+            op: Op::In,
+            values,
+            connector: Connector::And,
+        }
+    }
+
+    /// Joins this condition with `OR`.
+    pub fn or(mut self) -> Self {
+        self.connector = Connector::Or;
+        self
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// A read of many rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Conditions.
+    pub filter: Vec<Where>,
+    /// Sort by a logical field.
+    pub sort: Option<(String, Direction)>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Skip this many rows first.
+    pub offset: Option<u64>,
+}
+
+impl Query {
+    /// Rows matching `filter`.
+    pub fn filter(filter: Vec<Where>) -> Self {
+        Self {
+            filter,
+            ..Self::default()
+        }
+    }
+}
+
+/// A join for [`Adapter::find_one_joined`]: `other` row whose `other_field` equals this row's
+/// `local_field`.
+#[derive(Debug, Clone, Copy)]
+pub struct Join<'a> {
+    /// Logical name of the joined model.
+    pub model: &'a str,
+    /// Field of the primary model.
+    pub local_field: &'a str,
+    /// Field of the joined model.
+    pub foreign_field: &'a str,
+}
+
+/// Generic storage over schema-described models: the contract every database adapter fulfils
+/// and every plugin uses.
+pub trait Adapter: Send + Sync + fmt::Debug {
+    /// Inserts `row` (an `id` is generated when absent) and returns it as stored.
+    fn create<'a>(&'a self, model: &'a str, row: Row) -> BoxFuture<'a, Result<Row, StorageError>>;
+
+    /// The first row matching `filter`.
+    fn find_one<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+    ) -> BoxFuture<'a, Result<Option<Row>, StorageError>>;
+
+    /// Rows matching the query.
+    fn find_many<'a>(
+        &'a self,
+        model: &'a str,
+        query: &'a Query,
+    ) -> BoxFuture<'a, Result<Vec<Row>, StorageError>>;
+
+    /// How many rows match.
+    fn count<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+    ) -> BoxFuture<'a, Result<u64, StorageError>>;
+
+    /// Updates the row matching `filter` and returns it as stored, or `None` if none matched.
+    fn update<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+        set: Row,
+    ) -> BoxFuture<'a, Result<Option<Row>, StorageError>>;
+
+    /// Updates every matching row; returns how many.
+    fn update_many<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+        set: Row,
+    ) -> BoxFuture<'a, Result<u64, StorageError>>;
+
+    /// Deletes every matching row; returns how many.
+    fn delete_many<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+    ) -> BoxFuture<'a, Result<u64, StorageError>>;
+
+    /// Deletes the matching rows (Better Auth's `delete`, which does not report a count).
+    fn delete<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move { self.delete_many(model, filter).await.map(|_| ()) })
+    }
+
+    /// The first row of `model` matching `filter` together with its joined row. The default
+    /// makes two reads; adapters override it with one query where that pays (get-session).
+    fn find_one_joined<'a>(
+        &'a self,
+        model: &'a str,
+        filter: &'a [Where],
+        join: Join<'a>,
+    ) -> BoxFuture<'a, Result<Option<(Row, Row)>, StorageError>> {
+        Box::pin(async move {
+            let Some(row) = self.find_one(model, filter).await? else {
+                return Ok(None);
+            };
+            let Some(key) = row.get(join.local_field).cloned() else {
+                return Ok(None);
+            };
+            let other = self
+                .find_one(join.model, &[Where::eq(join.foreign_field, key)])
+                .await?;
+            Ok(other.map(|o| (row, o)))
+        })
+    }
+
+    /// Creates missing tables, columns and indexes of the schema; never drops anything.
+    /// Returns the statements it ran.
+    fn migrate(&self) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
+        Box::pin(async { Err(StorageError::Unknown("this adapter cannot migrate".into())) })
+    }
+
+    /// Starts a transaction. Everything done through the returned handle is committed by
+    /// [`Transaction::commit`], and rolled back if the handle is dropped without it.
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Transaction>, StorageError>>;
+}
+
+/// An open transaction: an [`Adapter`] whose writes land together or not at all.
+pub trait Transaction: Adapter {
+    /// Commits every write made through this handle.
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
+}
+
+/// Opens the adapter for a database URL (`sqlite://path`, `sqlite::memory:`).
+pub async fn connect(
+    url: &str,
+    schema: std::sync::Arc<crate::schema::Schema>,
+) -> Result<std::sync::Arc<dyn Adapter>, StorageError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "sqlite" => Ok(std::sync::Arc::new(
+            SqliteAdapter::connect(url, schema).await?,
+        )),
+        other => Err(StorageError::UnsupportedUrl(other.to_owned())),
+    }
+}

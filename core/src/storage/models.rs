@@ -1,0 +1,313 @@
+//! Typed core models and the helpers that read and write them through any [`Adapter`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Where};
+use crate::time::serde_iso;
+
+/// A user, as stored and as sent to clients (`{id, name, email, emailVerified, image,
+/// createdAt, updatedAt, ...additional fields}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Row id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Email, lowercased.
+    pub email: String,
+    /// Whether the email has been verified.
+    pub email_verified: bool,
+    /// Avatar URL.
+    pub image: Option<String>,
+    /// Creation time.
+    #[serde(with = "serde_iso")]
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    #[serde(with = "serde_iso")]
+    pub updated_at: DateTime<Utc>,
+    /// Fields added by plugins or configuration.
+    #[serde(flatten)]
+    pub extra: Map<String, serde_json::Value>,
+}
+
+/// A session (`{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent}`).
+/// The raw token is part of it, as in Better Auth's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// Row id.
+    pub id: String,
+    /// When the session stops being valid.
+    #[serde(with = "serde_iso")]
+    pub expires_at: DateTime<Utc>,
+    /// The 32-character session token (the cookie carries its signed form).
+    pub token: String,
+    /// Creation time (freshness is measured from it).
+    #[serde(with = "serde_iso")]
+    pub created_at: DateTime<Utc>,
+    /// Last refresh.
+    #[serde(with = "serde_iso")]
+    pub updated_at: DateTime<Utc>,
+    /// Client address at creation, `""` when unknown.
+    pub ip_address: Option<String>,
+    /// Client user agent at creation, `""` when absent.
+    pub user_agent: Option<String>,
+    /// Owner.
+    pub user_id: String,
+    /// Fields added by plugins or configuration.
+    #[serde(flatten)]
+    pub extra: Map<String, serde_json::Value>,
+}
+
+/// A session with its user, what get-session answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionAndUser {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+}
+
+/// A linked account: a password (`providerId = "credential"`) or a social provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    /// Row id.
+    pub id: String,
+    /// The provider's id for the user; the user id for credential accounts.
+    pub account_id: String,
+    /// `credential`, `github`, `google`, ...
+    pub provider_id: String,
+    /// Owner.
+    pub user_id: String,
+    /// OAuth access token.
+    pub access_token: Option<String>,
+    /// OAuth refresh token.
+    pub refresh_token: Option<String>,
+    /// OpenID id token.
+    pub id_token: Option<String>,
+    /// Access token expiry.
+    #[serde(default, with = "serde_iso::option")]
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// Refresh token expiry.
+    #[serde(default, with = "serde_iso::option")]
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// Granted scopes, comma-separated.
+    pub scope: Option<String>,
+    /// Password hash (credential accounts only). Never sent to clients.
+    pub password: Option<String>,
+    /// Creation time.
+    #[serde(with = "serde_iso")]
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    #[serde(with = "serde_iso")]
+    pub updated_at: DateTime<Utc>,
+    /// Fields added by plugins or configuration.
+    #[serde(flatten)]
+    pub extra: Map<String, serde_json::Value>,
+}
+
+/// A verification row: a purpose-bound value (`identifier`) with an expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// Row id.
+    pub id: String,
+    /// What it verifies, e.g. `reset-password:<token>`.
+    pub identifier: String,
+    /// The value bound to it, e.g. a user id.
+    pub value: String,
+    /// Expiry.
+    #[serde(with = "serde_iso")]
+    pub expires_at: DateTime<Utc>,
+    /// Creation time.
+    #[serde(with = "serde_iso")]
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    #[serde(with = "serde_iso")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Typed reads and writes of the core models over any adapter (the pool or a transaction).
+#[derive(Clone, Copy)]
+pub struct Store<'a> {
+    db: &'a dyn Adapter,
+    schema: &'a crate::schema::Schema,
+}
+
+/// The provider id of password accounts.
+pub const CREDENTIAL_PROVIDER: &str = "credential";
+
+impl<'a> Store<'a> {
+    /// Typed helpers over `db`, mapping through `schema`.
+    pub fn new(db: &'a dyn Adapter, schema: &'a crate::schema::Schema) -> Self {
+        Self { db, schema }
+    }
+
+    /// The adapter underneath, for models of a plugin's own.
+    pub fn adapter(&self) -> &'a dyn Adapter {
+        self.db
+    }
+
+    fn row_of<T: Serialize>(&self, model: &str, value: &T) -> Result<Row, StorageError> {
+        let table = self
+            .schema
+            .table(model)
+            .ok_or_else(|| StorageError::Unknown(model.into()))?;
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(map)) => Row::from_json(table, map),
+            Ok(_) | Err(_) => Err(StorageError::Unknown(format!("{model}: not an object"))),
+        }
+    }
+
+    /// Inserts a user.
+    pub async fn create_user(&self, user: &User) -> Result<User, StorageError> {
+        let row = self.row_of("user", user)?;
+        self.db.create("user", row).await?.decode("user")
+    }
+
+    /// The user with `id`.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StorageError> {
+        let row = self.db.find_one("user", &[Where::eq("id", id)]).await?;
+        row.map(|r| r.decode("user")).transpose()
+    }
+
+    /// The user with `email` (compared as stored: lowercase it first).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StorageError> {
+        let row = self
+            .db
+            .find_one("user", &[Where::eq("email", email)])
+            .await?;
+        row.map(|r| r.decode("user")).transpose()
+    }
+
+    /// Updates fields of a user (and `updatedAt`); returns the user as stored.
+    pub async fn update_user(&self, id: &str, mut set: Row) -> Result<Option<User>, StorageError> {
+        if set.get("updatedAt").is_none() {
+            set.set("updatedAt", crate::time::now());
+        }
+        let row = self.db.update("user", &[Where::eq("id", id)], set).await?;
+        row.map(|r| r.decode("user")).transpose()
+    }
+
+    /// Inserts an account.
+    pub async fn create_account(&self, account: &Account) -> Result<Account, StorageError> {
+        let row = self.row_of("account", account)?;
+        self.db.create("account", row).await?.decode("account")
+    }
+
+    /// The user's password account (`providerId = credential`, `accountId = userId`).
+    pub async fn credential_account(&self, user_id: &str) -> Result<Option<Account>, StorageError> {
+        let row = self
+            .db
+            .find_one(
+                "account",
+                &[
+                    Where::eq("userId", user_id),
+                    Where::eq("providerId", CREDENTIAL_PROVIDER),
+                    Where::eq("accountId", user_id),
+                ],
+            )
+            .await?;
+        row.map(|r| r.decode("account")).transpose()
+    }
+
+    /// All accounts of a user.
+    pub async fn accounts_of(&self, user_id: &str) -> Result<Vec<Account>, StorageError> {
+        let q = Query::filter(vec![Where::eq("userId", user_id)]);
+        let rows = self.db.find_many("account", &q).await?;
+        rows.iter().map(|r| r.decode("account")).collect()
+    }
+
+    /// Replaces the password hash of the user's credential account.
+    pub async fn set_password(&self, account_id: &str, hash: &str) -> Result<(), StorageError> {
+        let set = Row::new()
+            .with("password", hash)
+            .with("updatedAt", crate::time::now());
+        self.db
+            .update_many("account", &[Where::eq("id", account_id)], set)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a session.
+    pub async fn create_session(&self, session: &Session) -> Result<Session, StorageError> {
+        let row = self.row_of("session", session)?;
+        self.db.create("session", row).await?.decode("session")
+    }
+
+    /// The session with `token` and its user, in one read. Expired sessions are returned too;
+    /// callers check `expiresAt`.
+    pub async fn session_and_user(
+        &self,
+        token: &str,
+    ) -> Result<Option<SessionAndUser>, StorageError> {
+        let join = Join {
+            model: "user",
+            local_field: "userId",
+            foreign_field: "id",
+        };
+        let found = self
+            .db
+            .find_one_joined("session", &[Where::eq("token", token)], join)
+            .await?;
+        found
+            .map(|(s, u)| {
+                Ok(SessionAndUser {
+                    session: s.decode("session")?,
+                    user: u.decode("user")?,
+                })
+            })
+            .transpose()
+    }
+
+    /// The user's sessions that have not expired, oldest first.
+    pub async fn active_sessions(&self, user_id: &str) -> Result<Vec<Session>, StorageError> {
+        let q = Query {
+            filter: vec![
+                Where::eq("userId", user_id),
+                Where::new("expiresAt", Op::Gt, crate::time::now()),
+            ],
+            sort: Some(("createdAt".into(), Direction::Asc)),
+            ..Query::default()
+        };
+        let rows = self.db.find_many("session", &q).await?;
+        rows.iter().map(|r| r.decode("session")).collect()
+    }
+
+    /// Updates a session's fields by token; returns it as stored.
+    pub async fn update_session(
+        &self,
+        token: &str,
+        set: Row,
+    ) -> Result<Option<Session>, StorageError> {
+        let row = self
+            .db
+            .update("session", &[Where::eq("token", token)], set)
+            .await?;
+        row.map(|r| r.decode("session")).transpose()
+    }
+
+    /// Deletes the session with `token`.
+    pub async fn delete_session(&self, token: &str) -> Result<u64, StorageError> {
+        self.db
+            .delete_many("session", &[Where::eq("token", token)])
+            .await
+    }
+
+    /// Deletes every session of a user, except the one with token `keep` when given.
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StorageError> {
+        let mut filter = vec![Where::eq("userId", user_id)];
+        if let Some(token) = keep {
+            filter.push(Where::new("token", Op::Ne, token));
+        }
+        self.db.delete_many("session", &filter).await
+    }
+}

@@ -1,0 +1,270 @@
+//! Email and password sign-up and sign-in for Portcullis, wire-compatible with Better Auth's
+//! `emailAndPassword`.
+//!
+//! Endpoints: `POST /sign-up/email`, `POST /sign-in/email` (both also take HTML form posts)
+//! and `POST /change-password`. New passwords are hashed with argon2id off the async workers;
+//! hashes written by Better Auth (scrypt) verify and are upgraded to argon2id at the next
+//! successful sign-in.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), portcullis::Error> {
+//! use portcullis::Auth;
+//! use portcullis_email_password::{EmailPassword, EmailPasswordApi, SignUpEmail};
+//!
+//! let auth = Auth::builder()
+//!     .secret("a-secret-of-at-least-32-characters!!")
+//!     .plugin(EmailPassword::default().min_password_length(10))
+//!     .build()
+//!     .await?;
+//! auth.migrate().await?;
+//! let signed_up = auth
+//!     .api()
+//!     .sign_up_email(SignUpEmail::new("Ada", "ada@example.com", "correct horse battery"))
+//!     .await;
+//! # let _ = signed_up;
+//! # Ok(())
+//! # }
+//! ```
+
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use portcullis::{ApiError, ApiRequest, Endpoint, Error, ErrorCode, Plugin, PluginFactory};
+use serde::{Deserialize, Serialize};
+
+/// Error codes this plugin answers with besides the engine's own.
+pub mod codes {
+    use portcullis::ErrorCode;
+
+    /// Sign-up is turned off.
+    pub const EMAIL_PASSWORD_SIGN_UP_DISABLED: ErrorCode = ErrorCode::new(
+        "EMAIL_PASSWORD_SIGN_UP_DISABLED",
+        "Email and password sign up is not enabled",
+    );
+    /// Email and password sign-in is turned off.
+    pub const EMAIL_PASSWORD_DISABLED: ErrorCode = ErrorCode::new(
+        "EMAIL_PASSWORD_DISABLED",
+        "Email and password is not enabled",
+    );
+}
+
+/// Options, with Better Auth's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailPasswordOptions {
+    /// Sign-in and sign-up are served at all.
+    pub enabled: bool,
+    /// Refuse new sign-ups (existing users still sign in).
+    pub disable_sign_up: bool,
+    /// Shortest password, in UTF-16 code units as Better Auth counts (8).
+    pub min_password_length: usize,
+    /// Longest password (128).
+    pub max_password_length: usize,
+    /// Sign the user in right after sign-up (true).
+    pub auto_sign_in: bool,
+    /// Refuse sign-in until the email is verified (false).
+    pub require_email_verification: bool,
+}
+
+impl Default for EmailPasswordOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            disable_sign_up: false,
+            min_password_length: 8,
+            max_password_length: 128,
+            auto_sign_in: true,
+            require_email_verification: false,
+        }
+    }
+}
+
+/// The email and password plugin.
+#[derive(Debug, Clone, Default)]
+pub struct EmailPassword {
+    options: EmailPasswordOptions,
+}
+
+impl EmailPassword {
+    /// The plugin with `options`.
+    pub fn new(options: EmailPasswordOptions) -> Self {
+        Self { options }
+    }
+
+    /// Shortest accepted password.
+    pub fn min_password_length(mut self, n: usize) -> Self {
+        self.options.min_password_length = n;
+        self
+    }
+
+    /// Longest accepted password.
+    pub fn max_password_length(mut self, n: usize) -> Self {
+        self.options.max_password_length = n;
+        self
+    }
+
+    /// Whether sign-up signs the user in.
+    pub fn auto_sign_in(mut self, yes: bool) -> Self {
+        self.options.auto_sign_in = yes;
+        self
+    }
+
+    /// Refuses new sign-ups.
+    pub fn disable_sign_up(mut self) -> Self {
+        self.options.disable_sign_up = true;
+        self
+    }
+
+    /// Refuses sign-in of users whose email is not verified.
+    pub fn require_email_verification(mut self, yes: bool) -> Self {
+        self.options.require_email_verification = yes;
+        self
+    }
+}
+
+impl Plugin for EmailPassword {
+    fn id(&self) -> &'static str {
+        "email-password"
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        routes::endpoints(Arc::new(self.options.clone()))
+    }
+
+    fn error_codes(&self) -> &'static [ErrorCode] {
+        &[
+            codes::EMAIL_PASSWORD_SIGN_UP_DISABLED,
+            codes::EMAIL_PASSWORD_DISABLED,
+        ]
+    }
+}
+
+fn from_config(config: &serde_json::Value) -> Result<Arc<dyn Plugin>, Error> {
+    let options = if config.is_null() {
+        EmailPasswordOptions::default()
+    } else {
+        EmailPasswordOptions::deserialize(config).map_err(|e| Error::Plugin {
+            plugin: "email-password",
+            message: e.to_string(),
+        })?
+    };
+    Ok(Arc::new(EmailPassword::new(options)))
+}
+
+inventory::submit! {
+    PluginFactory { name: "email-password", build: from_config }
+}
+
+/// The body of `POST /sign-up/email`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignUpEmail {
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Avatar URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Where a verification link leads.
+    #[serde(
+        default,
+        rename = "callbackURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback_url: Option<String>,
+    /// `false` makes a one-day session whose cookie dies with the browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember_me: Option<bool>,
+}
+
+impl SignUpEmail {
+    /// A sign-up with name, email and password.
+    pub fn new(name: &str, email: &str, password: &str) -> Self {
+        Self {
+            name: name.into(),
+            email: email.into(),
+            password: password.into(),
+            image: None,
+            callback_url: None,
+            remember_me: None,
+        }
+    }
+}
+
+/// The body of `POST /sign-in/email`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInEmail {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Where the client should go after signing in (sent back as `url`).
+    #[serde(
+        default,
+        rename = "callbackURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback_url: Option<String>,
+    /// `false` makes a one-day session whose cookie dies with the browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember_me: Option<bool>,
+}
+
+impl SignInEmail {
+    /// A sign-in with email and password.
+    pub fn new(email: &str, password: &str) -> Self {
+        Self {
+            email: email.into(),
+            password: password.into(),
+            callback_url: None,
+            remember_me: None,
+        }
+    }
+}
+
+/// What sign-up, sign-in and change-password answer: the session token (none when no
+/// session was created) and the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// The new session's token.
+    pub token: Option<String>,
+    /// The user.
+    pub user: portcullis::storage::User,
+}
+
+/// Typed server-side calls of this plugin's endpoints. For the cookies (the full reply), call
+/// `auth.api().call(ApiRequest::new("signInEmail").body(..))` instead.
+pub trait EmailPasswordApi {
+    /// `POST /sign-up/email`.
+    fn sign_up_email(
+        &self,
+        body: SignUpEmail,
+    ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send;
+    /// `POST /sign-in/email`.
+    fn sign_in_email(
+        &self,
+        body: SignInEmail,
+    ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send;
+}
+
+impl EmailPasswordApi for portcullis::Api<'_> {
+    fn sign_up_email(
+        &self,
+        body: SignUpEmail,
+    ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send {
+        self.call_json(ApiRequest::new("signUpEmail").body(body))
+    }
+
+    fn sign_in_email(
+        &self,
+        body: SignInEmail,
+    ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send {
+        self.call_json(ApiRequest::new("signInEmail").body(body))
+    }
+}

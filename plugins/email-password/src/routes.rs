@@ -1,0 +1,369 @@
+//! The plugin's endpoints.
+
+use std::sync::Arc;
+
+use http::{header, HeaderValue, StatusCode};
+use portcullis::storage::{Account, StorageError, User, CREDENTIAL_PROVIDER};
+use portcullis::validate::is_valid_email;
+use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{codes, EmailPasswordOptions};
+
+type Opts = Arc<EmailPasswordOptions>;
+
+pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
+    let (a, b, c) = (opts.clone(), opts.clone(), opts);
+    vec![
+        Endpoint::post("signUpEmail", "/sign-up/email", move |ctx| {
+            sign_up(ctx, a.clone())
+        })
+        .accept_form(),
+        Endpoint::post("signInEmail", "/sign-in/email", move |ctx| {
+            sign_in(ctx, b.clone())
+        })
+        .accept_form(),
+        Endpoint::post("changePassword", "/change-password", move |ctx| {
+            change_password(ctx, c.clone())
+        }),
+    ]
+}
+
+/// JavaScript string length, which is what Better Auth's limits count.
+fn js_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+fn check_length(opts: &EmailPasswordOptions, password: &str) -> Result<(), ApiError> {
+    let len = js_len(password);
+    if len < opts.min_password_length {
+        return Err(ApiError::bad_request(core::PASSWORD_TOO_SHORT));
+    }
+    if len > opts.max_password_length {
+        return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
+    }
+    Ok(())
+}
+
+fn hash_failed(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "password hashing failed");
+    ApiError::internal()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignUpBody {
+    name: String,
+    email: String,
+    password: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    remember_me: Option<bool>,
+}
+
+/// Fields core sign-up sets itself; anything else the client sends must be a declared,
+/// client-writable additional field of `user`.
+const CORE_USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "email",
+    "emailVerified",
+    "image",
+    "createdAt",
+    "updatedAt",
+];
+
+fn additional_fields(ctx: &Ctx) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let table = ctx
+        .auth()
+        .schema()
+        .table("user")
+        .ok_or_else(ApiError::internal)?;
+    let body = ctx.body_json().and_then(Value::as_object);
+    let mut out = serde_json::Map::new();
+    for field in table
+        .fields
+        .iter()
+        .filter(|f| !CORE_USER_FIELDS.contains(&f.name.as_str()))
+    {
+        let value = body
+            .and_then(|b| b.get(&field.name))
+            .filter(|_| field.input);
+        match value {
+            Some(v) => {
+                out.insert(field.name.clone(), v.clone());
+            }
+            None if field.required && field.input => {
+                return Err(ApiError::bad_request(core::MISSING_FIELD)
+                    .with_message(format!("{} is required", field.name)));
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /sign-up/email`.
+async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+    if !opts.enabled || opts.disable_sign_up {
+        return Err(ApiError::bad_request(
+            codes::EMAIL_PASSWORD_SIGN_UP_DISABLED,
+        ));
+    }
+    let body: SignUpBody = ctx.body()?;
+    if !is_valid_email(&body.email) {
+        return Err(ApiError::validation("[body.email] Invalid email address"));
+    }
+    check_length(&opts, &body.password)?;
+    let extra = additional_fields(&ctx)?;
+    let email = body.email.to_lowercase();
+    let auth = ctx.auth();
+    let hasher = auth.password_hasher();
+    let signs_in = opts.auto_sign_in && !opts.require_email_verification;
+
+    if auth.store().user_by_email(&email).await?.is_some() {
+        if signs_in {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                core::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+            ));
+        }
+        // Without auto sign-in, answering "exists" would reveal the account: spend the
+        // hashing time and answer as for a new user, with an id that exists nowhere.
+        hasher.hash(&body.password).await.map_err(hash_failed)?;
+        let now = portcullis::time::now();
+        let ghost = User {
+            id: portcullis::crypto::generate_id(),
+            name: body.name,
+            email,
+            email_verified: false,
+            image: body.image,
+            created_at: now,
+            updated_at: now,
+            extra: Default::default(),
+        };
+        return Ok(Reply::json(json!({ "token": null, "user": ghost })));
+    }
+
+    let hash = hasher.hash(&body.password).await.map_err(hash_failed)?;
+    let now = portcullis::time::now();
+    let user = User {
+        id: portcullis::crypto::generate_id(),
+        name: body.name,
+        email,
+        email_verified: false,
+        image: body.image,
+        created_at: now,
+        updated_at: now,
+        extra,
+    };
+    let account = Account {
+        id: portcullis::crypto::generate_id(),
+        account_id: user.id.clone(),
+        provider_id: CREDENTIAL_PROVIDER.into(),
+        user_id: user.id.clone(),
+        access_token: None,
+        refresh_token: None,
+        id_token: None,
+        access_token_expires_at: None,
+        refresh_token_expires_at: None,
+        scope: None,
+        password: Some(hash),
+        created_at: now,
+        updated_at: now,
+        extra: Default::default(),
+    };
+
+    // User, account and session land together or not at all.
+    let tx = auth.adapter().begin().await?;
+    let store = auth.store_in(tx.as_ref());
+    let user = store.create_user(&user).await.map_err(|e| match e {
+        StorageError::UniqueViolation => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            core::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
+        ),
+        StorageError::Decode { .. } | StorageError::Unknown(_) => {
+            ApiError::validation(format!("[body] {e}"))
+        }
+        other => {
+            tracing::error!(error = %other, "failed to create user");
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                core::FAILED_TO_CREATE_USER,
+            )
+        }
+    })?;
+    store.create_account(&account).await.map_err(|e| {
+        tracing::error!(error = %e, "failed to create credential account");
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            core::FAILED_TO_CREATE_USER,
+        )
+    })?;
+    let dont_remember = body.remember_me == Some(false);
+    let session = if signs_in {
+        Some(
+            auth.create_session(store, &ctx, &user.id, dont_remember)
+                .await?,
+        )
+    } else {
+        None
+    };
+    tx.commit().await?;
+
+    let Some(session) = session else {
+        return Ok(Reply::json(json!({ "token": null, "user": user })));
+    };
+    let body = json!({ "token": session.token, "user": user });
+    Ok(auth.signed_in_reply(&ctx, body, session, user, dont_remember))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignInBody {
+    email: String,
+    password: String,
+    #[serde(default, rename = "callbackURL")]
+    callback_url: Option<String>,
+    #[serde(default)]
+    remember_me: Option<bool>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, core::INVALID_EMAIL_OR_PASSWORD)
+}
+
+/// `POST /sign-in/email`. A wrong password, an unknown email and a user without a password
+/// all answer 401 `INVALID_EMAIL_OR_PASSWORD` after the same hashing work.
+async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+    if !opts.enabled {
+        return Err(ApiError::bad_request(codes::EMAIL_PASSWORD_DISABLED));
+    }
+    let body: SignInBody = ctx.body()?;
+    if !is_valid_email(&body.email) {
+        return Err(ApiError::bad_request(core::INVALID_EMAIL));
+    }
+    if js_len(&body.password) > opts.max_password_length {
+        return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
+    }
+    let auth = ctx.auth();
+    let store = auth.store();
+    let hasher = auth.password_hasher();
+    let email = body.email.to_lowercase();
+
+    let user = store.user_by_email(&email).await?;
+    let account = match &user {
+        Some(u) => store.credential_account(&u.id).await?,
+        None => None,
+    };
+    let (Some(user), Some((account_id, hash))) =
+        (user, account.and_then(|a| a.password.map(|p| (a.id, p))))
+    else {
+        hasher
+            .verify_dummy(&body.password)
+            .await
+            .map_err(hash_failed)?;
+        return Err(invalid_credentials());
+    };
+    let verified = hasher
+        .verify(&hash, &body.password)
+        .await
+        .map_err(hash_failed)?;
+    if !verified.ok {
+        return Err(invalid_credentials());
+    }
+    if verified.needs_rehash {
+        match hasher.hash(&body.password).await {
+            Ok(new_hash) => {
+                if let Err(e) = store.set_password(&account_id, &new_hash).await {
+                    tracing::warn!(error = %e, "could not upgrade a password hash");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not upgrade a password hash"),
+        }
+    }
+    if opts.require_email_verification && !user.email_verified {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            core::EMAIL_NOT_VERIFIED,
+        ));
+    }
+    let dont_remember = body.remember_me == Some(false);
+    let session = auth
+        .create_session(store, &ctx, &user.id, dont_remember)
+        .await?;
+    let mut out = json!({
+        "redirect": body.callback_url.is_some(),
+        "token": session.token,
+        "user": user,
+    });
+    if let Some(url) = &body.callback_url {
+        out["url"] = json!(url);
+    }
+    let mut reply = auth.signed_in_reply(&ctx, out, session, user, dont_remember);
+    if let Some(url) = body
+        .callback_url
+        .as_deref()
+        .and_then(|u| HeaderValue::from_str(u).ok())
+    {
+        reply.headers_mut().insert(header::LOCATION, url);
+    }
+    Ok(reply)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePasswordBody {
+    new_password: String,
+    current_password: String,
+    #[serde(default)]
+    revoke_other_sessions: Option<bool>,
+}
+
+/// `POST /change-password`. With `revokeOtherSessions`, every session of the user ends and a
+/// new one is issued to the caller.
+async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+    let body: ChangePasswordBody = ctx.body()?;
+    let current = ctx.require_session().await?;
+    check_length(&opts, &body.new_password)?;
+    if js_len(&body.current_password) > opts.max_password_length {
+        return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
+    }
+    let auth = ctx.auth();
+    let store = auth.store();
+    let hasher = auth.password_hasher();
+    let account = store
+        .credential_account(&current.user.id)
+        .await?
+        .filter(|a| a.password.is_some())
+        .ok_or_else(|| ApiError::bad_request(core::CREDENTIAL_ACCOUNT_NOT_FOUND))?;
+    let stored = account.password.as_deref().unwrap_or_default();
+    let verified = hasher
+        .verify(stored, &body.current_password)
+        .await
+        .map_err(hash_failed)?;
+    if !verified.ok {
+        return Err(ApiError::bad_request(core::INVALID_PASSWORD));
+    }
+    let new_hash = hasher.hash(&body.new_password).await.map_err(hash_failed)?;
+    if body.revoke_other_sessions != Some(true) {
+        store.set_password(&account.id, &new_hash).await?;
+        return Ok(Reply::json(json!({ "token": null, "user": current.user })));
+    }
+    // Password, revocation and the replacement session commit together.
+    let tx = auth.adapter().begin().await?;
+    let in_tx = auth.store_in(tx.as_ref());
+    in_tx.set_password(&account.id, &new_hash).await?;
+    in_tx.delete_user_sessions(&current.user.id, None).await?;
+    let dont_remember = auth.has_dont_remember(&ctx);
+    let session = auth
+        .create_session(in_tx, &ctx, &current.user.id, dont_remember)
+        .await?;
+    tx.commit().await?;
+    let out = json!({ "token": session.token, "user": current.user });
+    let mut reply = Reply::json(out);
+    auth.set_session_cookie(&ctx, &mut reply, &session, None);
+    Ok(reply)
+}
