@@ -380,3 +380,57 @@ pub(crate) fn sqlite_indexes(t: &Table) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `schema/sqlite.sql` is what the engine creates for the default plugin set (which adds no
+    /// tables); it must never drift from the generator. `UPDATE_SCHEMA=1` rewrites it.
+    #[test]
+    fn schema_folder_matches_the_generator() {
+        let generated: String = Schema::core()
+            .sqlite_ddl()
+            .iter()
+            .map(|s| format!("{s};\n"))
+            .collect();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/sqlite.sql");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed, generated,
+            "schema/sqlite.sql drifted from the generator; run UPDATE_SCHEMA=1 cargo test -p portcullis schema"
+        );
+    }
+
+    #[test]
+    fn core_ddl_is_better_auths() {
+        let ddl = Schema::core().sqlite_ddl();
+        assert_eq!(
+            ddl[0],
+            r#"create table "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" date not null, "updatedAt" date not null)"#
+        );
+        assert!(ddl.contains(&r#"create table "session" ("id" text not null primary key, "expiresAt" date not null, "token" text not null unique, "createdAt" date not null, "updatedAt" date not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)"#.to_owned()));
+    }
+
+    #[test]
+    fn plugins_cannot_redefine_fields_or_tables() {
+        let mut s = Schema::core();
+        let dup = SchemaPatch::default().field("user", Field::new("email", FieldType::String));
+        assert!(s.merge("p", dup).is_err());
+        let ok = SchemaPatch::default().field(
+            "user",
+            Field::new("twoFactorEnabled", FieldType::Boolean).optional(),
+        );
+        s.merge("p", ok).unwrap();
+        assert!(s.table("user").unwrap().field("twoFactorEnabled").is_some());
+        assert!(s
+            .merge(
+                "q",
+                SchemaPatch::default().table(Table::new("user", vec![]))
+            )
+            .is_err());
+    }
+}
