@@ -69,6 +69,8 @@ pub struct Options {
     pub argon2: Argon2Params,
     /// How many password hashes may run at once (one per core by default).
     pub hash_concurrency: usize,
+    /// How new row ids are made (Better Auth's 32-character random ids by default).
+    pub ids: crate::storage::IdStrategy,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             max_body_bytes: 1024 * 1024,
             argon2: Argon2Params::default(),
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ids: crate::storage::IdStrategy::default(),
         }
     }
 }
@@ -188,7 +191,9 @@ impl AuthBuilder {
         let schema = Arc::new(schema);
         let db = match self.database {
             Database::Adapter(a) => a,
-            Database::Url(url) => crate::storage::connect(&url, schema.clone()).await?,
+            Database::Url(url) => {
+                crate::storage::connect(&url, schema.clone(), options.ids).await?
+            }
         };
         let https = options
             .base_url
@@ -348,7 +353,12 @@ impl Auth {
     /// Creates missing tables, columns and indexes for the engine and its plugins. Never drops
     /// anything; safe to run at every start. Returns the statements it ran.
     pub async fn migrate(&self) -> Result<Vec<String>, Error> {
-        Ok(self.inner.db.migrate().await?)
+        Ok(self.inner.db.migrate(false).await?)
+    }
+
+    /// What [`Auth::migrate`] would run, without running it.
+    pub async fn migration_plan(&self) -> Result<Vec<String>, Error> {
+        Ok(self.inner.db.migrate(true).await?)
     }
 
     /// The server-side API: every endpoint as a Rust call, through the same hooks.

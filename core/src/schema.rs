@@ -34,7 +34,7 @@ pub enum OnDelete {
 }
 
 impl OnDelete {
-    fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             OnDelete::Cascade => "cascade",
             OnDelete::SetNull => "set null",
@@ -53,6 +53,17 @@ pub struct Reference {
     pub field: String,
     /// Behaviour on delete of the referenced row.
     pub on_delete: OnDelete,
+}
+
+/// A database-side default for a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// The current time (`CURRENT_TIMESTAMP`).
+    Now,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
 }
 
 /// One field of a table.
@@ -76,6 +87,12 @@ pub struct Field {
     pub returned: bool,
     /// Whether clients may set it (`input` in Better Auth).
     pub input: bool,
+    /// Database-side default.
+    pub default: Option<DefaultValue>,
+    /// Whether it is sorted on (MySQL then gives strings a bounded `varchar`).
+    pub sortable: bool,
+    /// Whether a number needs 64 bits.
+    pub bigint: bool,
 }
 
 impl Field {
@@ -91,7 +108,28 @@ impl Field {
             references: None,
             returned: true,
             input: true,
+            default: None,
+            sortable: false,
+            bigint: false,
         }
+    }
+
+    /// Gives the column a database-side default.
+    pub fn default_value(mut self, value: DefaultValue) -> Self {
+        self.default = Some(value);
+        self
+    }
+
+    /// Marks the field as sorted on.
+    pub fn sortable(mut self) -> Self {
+        self.sortable = true;
+        self
+    }
+
+    /// Stores a number in 64 bits.
+    pub fn bigint(mut self) -> Self {
+        self.bigint = true;
+        self
     }
 
     /// Makes the field nullable.
@@ -206,12 +244,12 @@ impl Schema {
         let user = Table::new(
             "user",
             vec![
-                Field::new("name", String),
+                Field::new("name", String).sortable(),
                 Field::new("email", String).unique(),
                 Field::new("emailVerified", Boolean),
                 Field::new("image", String).optional(),
-                Field::new("createdAt", Date),
-                Field::new("updatedAt", Date),
+                Field::new("createdAt", Date).default_value(DefaultValue::Now),
+                Field::new("updatedAt", Date).default_value(DefaultValue::Now),
             ],
         );
         let session = Table::new(
@@ -219,7 +257,7 @@ impl Schema {
             vec![
                 Field::new("expiresAt", Date),
                 Field::new("token", String).unique(),
-                Field::new("createdAt", Date),
+                Field::new("createdAt", Date).default_value(DefaultValue::Now),
                 Field::new("updatedAt", Date),
                 Field::new("ipAddress", String).optional(),
                 Field::new("userAgent", String).optional(),
@@ -243,7 +281,7 @@ impl Schema {
                 Field::new("refreshTokenExpiresAt", Date).optional(),
                 Field::new("scope", String).optional(),
                 Field::new("password", String).optional().hidden(),
-                Field::new("createdAt", Date),
+                Field::new("createdAt", Date).default_value(DefaultValue::Now),
                 Field::new("updatedAt", Date),
             ],
         );
@@ -253,8 +291,8 @@ impl Schema {
                 Field::new("identifier", String).index(),
                 Field::new("value", String),
                 Field::new("expiresAt", Date),
-                Field::new("createdAt", Date),
-                Field::new("updatedAt", Date),
+                Field::new("createdAt", Date).default_value(DefaultValue::Now),
+                Field::new("updatedAt", Date).default_value(DefaultValue::Now),
             ],
         );
         Self {
@@ -299,86 +337,11 @@ impl Schema {
         &self.tables
     }
 
-    /// `CREATE TABLE` and `CREATE INDEX` statements for SQLite, as Better Auth's migrator
+    /// `CREATE TABLE` and `CREATE INDEX` statements for `dialect`, as Better Auth's migrator
     /// writes them.
-    pub fn sqlite_ddl(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for t in &self.tables {
-            out.push(sqlite_create_table(t, &self.tables));
-            out.extend(sqlite_indexes(t));
-        }
-        out
+    pub fn ddl(&self, dialect: crate::storage::Dialect) -> Vec<String> {
+        crate::storage::sql::ddl(dialect, self)
     }
-}
-
-pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
-pub(crate) fn sqlite_type(ty: FieldType) -> &'static str {
-    match ty {
-        FieldType::String | FieldType::Json => "text",
-        FieldType::Number | FieldType::Boolean => "integer",
-        FieldType::Date => "date",
-    }
-}
-
-pub(crate) fn sqlite_column_def(f: &Field, tables: &[Table]) -> String {
-    let mut s = format!("{} {}", quote(&f.column), sqlite_type(f.ty));
-    if f.name == "id" {
-        s.push_str(" not null primary key");
-        return s;
-    }
-    if f.required {
-        s.push_str(" not null");
-    }
-    if f.unique {
-        s.push_str(" unique");
-    }
-    if let Some(r) = &f.references {
-        let (table, column) = tables
-            .iter()
-            .find(|t| t.name == r.model)
-            .map(|t| {
-                let col = t
-                    .field(&r.field)
-                    .map(|f| f.column.clone())
-                    .unwrap_or_else(|| r.field.clone());
-                (t.table.clone(), col)
-            })
-            .unwrap_or_else(|| (r.model.clone(), r.field.clone()));
-        s.push_str(&format!(
-            " references {} ({}) on delete {}",
-            quote(&table),
-            quote(&column),
-            r.on_delete.sql()
-        ));
-    }
-    s
-}
-
-fn sqlite_create_table(t: &Table, tables: &[Table]) -> String {
-    let cols: Vec<String> = t
-        .fields
-        .iter()
-        .map(|f| sqlite_column_def(f, tables))
-        .collect();
-    format!("create table {} ({})", quote(&t.table), cols.join(", "))
-}
-
-pub(crate) fn sqlite_indexes(t: &Table) -> Vec<String> {
-    t.fields
-        .iter()
-        .filter(|f| f.index && !f.unique)
-        .map(|f| {
-            format!(
-                "create index if not exists {} on {} ({})",
-                quote(&format!("{}_{}_idx", t.table, f.column)),
-                quote(&t.table),
-                quote(&f.column)
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -389,25 +352,30 @@ mod tests {
     /// tables); it must never drift from the generator. `UPDATE_SCHEMA=1` rewrites it.
     #[test]
     fn schema_folder_matches_the_generator() {
-        let generated: String = Schema::core()
-            .sqlite_ddl()
-            .iter()
-            .map(|s| format!("{s};\n"))
-            .collect();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/sqlite.sql");
-        if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).unwrap();
+        use crate::storage::Dialect;
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            let generated: String = Schema::core()
+                .ddl(d)
+                .iter()
+                .map(|s| format!("{s};\n"))
+                .collect();
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../schema/{}.sql", d.name()));
+            if std::env::var_os("UPDATE_SCHEMA").is_some() {
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                committed, generated,
+                "schema/{}.sql drifted from the generator; run UPDATE_SCHEMA=1 cargo test -p portcullis schema",
+                d.name()
+            );
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(
-            committed, generated,
-            "schema/sqlite.sql drifted from the generator; run UPDATE_SCHEMA=1 cargo test -p portcullis schema"
-        );
     }
 
     #[test]
     fn core_ddl_is_better_auths() {
-        let ddl = Schema::core().sqlite_ddl();
+        let ddl = Schema::core().ddl(crate::storage::Dialect::Sqlite);
         assert_eq!(
             ddl[0],
             r#"create table "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" integer not null, "image" text, "createdAt" date not null, "updatedAt" date not null)"#

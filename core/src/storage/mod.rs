@@ -5,7 +5,11 @@
 //! and columns through the [`Schema`](crate::schema::Schema). Values travel as [`Value`]s in a
 //! [`Row`]; code above storage converts rows to and from typed structs with serde.
 
+mod driver;
 mod models;
+mod mysql;
+mod postgres;
+pub mod sql;
 mod sqlite;
 
 use std::fmt;
@@ -15,7 +19,10 @@ use chrono::{DateTime, Utc};
 pub use models::{
     Account, Session, SessionAndUser, Store, User, Verification, CREDENTIAL_PROVIDER,
 };
-pub use sqlite::SqliteAdapter;
+pub use mysql::{MysqlAdapter, MysqlTx};
+pub use postgres::{PostgresAdapter, PostgresTx};
+pub use sql::Dialect;
+pub use sqlite::{SqliteAdapter, SqliteTx};
 
 use crate::BoxFuture;
 
@@ -42,8 +49,16 @@ pub enum StorageError {
         reason: String,
     },
     /// The database URL is not one this build supports.
-    #[error("unsupported database URL scheme `{0}`; supported: sqlite:")]
+    #[error("unsupported database URL scheme `{0}`; supported: sqlite:, postgres:, postgresql:, mysql:, mariadb:")]
     UnsupportedUrl(String),
+    /// The database could not be reached at start.
+    #[error("cannot connect to the database at {host}: {reason}")]
+    Connect {
+        /// The host (and port) of the URL; never the password.
+        host: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -433,8 +448,9 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     }
 
     /// Creates missing tables, columns and indexes of the schema; never drops anything.
-    /// Returns the statements it ran.
-    fn migrate(&self) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
+    /// Returns the statements it ran, or with `dry_run` the ones it would run.
+    fn migrate(&self, dry_run: bool) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
+        let _ = dry_run;
         Box::pin(async { Err(StorageError::Unknown("this adapter cannot migrate".into())) })
     }
 
@@ -449,16 +465,126 @@ pub trait Transaction: Adapter {
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StorageError>>;
 }
 
-/// Opens the adapter for a database URL (`sqlite://path`, `sqlite::memory:`).
+/// How row ids are generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IdStrategy {
+    /// Better Auth's default: 32 random letters and digits.
+    #[default]
+    Random,
+    /// A random (version 4) UUID.
+    Uuid,
+}
+
+impl IdStrategy {
+    /// A new id.
+    pub fn generate(&self) -> String {
+        match self {
+            IdStrategy::Random => crate::crypto::generate_id(),
+            IdStrategy::Uuid => {
+                use rand::RngCore as _;
+                let mut b = [0u8; 16];
+                rand::rngs::OsRng.fill_bytes(&mut b);
+                b[6] = (b[6] & 0x0f) | 0x40;
+                b[8] = (b[8] & 0x3f) | 0x80;
+                let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            }
+        }
+    }
+}
+
+/// The host (and port) of a database URL, for messages: never the user or password.
+pub fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.into()
+    }
+}
+
+/// Opens the adapter for a database URL: `sqlite://path`, `sqlite::memory:`,
+/// `postgres://user@host/db`, `mysql://user@host/db` (MariaDB too).
 pub async fn connect(
     url: &str,
     schema: std::sync::Arc<crate::schema::Schema>,
+    ids: IdStrategy,
 ) -> Result<std::sync::Arc<dyn Adapter>, StorageError> {
     let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "sqlite" => Ok(std::sync::Arc::new(
-            SqliteAdapter::connect(url, schema).await?,
-        )),
-        other => Err(StorageError::UnsupportedUrl(other.to_owned())),
+    let unreachable = |e: StorageError| match e {
+        StorageError::Database(inner) => StorageError::Connect {
+            host: url_host(url),
+            reason: connect_reason(&inner),
+        },
+        other => other,
+    };
+    let adapter: std::sync::Arc<dyn Adapter> = match scheme {
+        "sqlite" => std::sync::Arc::new(
+            SqliteAdapter::connect(url, schema, ids)
+                .await
+                .map_err(unreachable)?,
+        ),
+        "postgres" | "postgresql" => std::sync::Arc::new(
+            PostgresAdapter::connect(url, schema, ids)
+                .await
+                .map_err(unreachable)?,
+        ),
+        "mysql" | "mariadb" => std::sync::Arc::new(
+            MysqlAdapter::connect(url, schema, ids)
+                .await
+                .map_err(unreachable)?,
+        ),
+        other => return Err(StorageError::UnsupportedUrl(other.to_owned())),
+    };
+    Ok(adapter)
+}
+
+/// A connection failure in words, without anything from the URL.
+fn connect_reason(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out".into(),
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Tls(t) => format!("TLS: {t}"),
+        sqlx::Error::Configuration(_) => "the URL is not valid".into(),
+        _ => "connection failed".into(),
     }
+}
+
+/// What a migration must run for `table`, given the columns and index names the database
+/// already has (no columns: the table is missing).
+pub(crate) fn plan_table(
+    d: Dialect,
+    schema: &crate::schema::Schema,
+    table: &crate::schema::Table,
+    columns: &[String],
+    indexes: &[String],
+) -> Vec<String> {
+    let mut plan = Vec::new();
+    if columns.is_empty() {
+        plan.push(sql::create_table(d, table, schema));
+    } else {
+        for f in table
+            .fields
+            .iter()
+            .filter(|f| !columns.iter().any(|c| c == &f.column))
+        {
+            plan.push(sql::add_column(d, table, f, schema));
+        }
+    }
+    for (name, stmt) in sql::create_indexes(d, table) {
+        if !indexes.iter().any(|i| i.eq_ignore_ascii_case(&name)) {
+            plan.push(stmt);
+        }
+    }
+    plan
 }

@@ -1,0 +1,520 @@
+//! SQL text for the three dialects, built from the schema: queries with their arguments, and
+//! DDL. Drivers only bind, execute and decode; everything about SQL shape lives here.
+
+use super::{Connector, Direction, Op, Query, Row, StorageError, Value, Where};
+use crate::schema::{DefaultValue, Field, FieldType, Schema, Table};
+
+/// A SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (dates as ISO-8601 text, booleans as 1/0), as Better Auth's Kysely adapter
+    /// writes them.
+    Sqlite,
+    /// PostgreSQL (`timestamptz`, `boolean`).
+    Postgres,
+    /// MySQL and MariaDB (`timestamp(3)`, `boolean`, `varchar(255)` for keys).
+    Mysql,
+}
+
+impl Dialect {
+    /// Quotes an identifier.
+    pub fn quote(self, ident: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
+            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+
+    /// Whether `INSERT`/`UPDATE ... RETURNING` is available.
+    pub fn returning(self) -> bool {
+        !matches!(self, Dialect::Mysql)
+    }
+
+    /// The dialect's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+        }
+    }
+
+    /// Parses a dialect name (`sqlite`, `postgres`/`postgresql`/`pg`, `mysql`/`mariadb`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" | "pg" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
+            _ => None,
+        }
+    }
+}
+
+/// SQL text and its arguments, built together so placeholders and values never drift apart.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sql {
+    pub(crate) dialect: Dialect,
+    pub(crate) text: String,
+    /// Each argument with the type of the column it meets, so a `NULL` can be typed.
+    pub(crate) args: Vec<(Value, FieldType)>,
+}
+
+impl Sql {
+    pub(crate) fn new(dialect: Dialect, text: impl Into<String>) -> Self {
+        Self {
+            dialect,
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+
+    pub(crate) fn bind(&mut self, v: Value, ty: FieldType) {
+        self.args.push((v, ty));
+        match self.dialect {
+            Dialect::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.args.len().to_string());
+            }
+            _ => self.text.push('?'),
+        }
+    }
+}
+
+pub(crate) fn table<'s>(schema: &'s Schema, model: &str) -> Result<&'s Table, StorageError> {
+    schema
+        .table(model)
+        .ok_or_else(|| StorageError::Unknown(model.to_owned()))
+}
+
+fn field<'t>(table: &'t Table, name: &str) -> Result<&'t Field, StorageError> {
+    table
+        .field(name)
+        .ok_or_else(|| StorageError::Unknown(format!("{}.{}", table.name, name)))
+}
+
+/// Makes a value comparable with how its field is stored (a date given as text, say).
+pub(crate) fn coerce(v: Value, ty: FieldType) -> Value {
+    match (ty, v) {
+        (FieldType::Date, Value::String(s)) => match crate::time::parse(&s) {
+            Some(d) => Value::Date(d),
+            None => Value::String(s),
+        },
+        (FieldType::Boolean, Value::String(s)) => Value::Bool(s == "true" || s == "1"),
+        (FieldType::Boolean, Value::Int(i)) => Value::Bool(i != 0),
+        (_, v) => v,
+    }
+}
+
+fn column_ref(d: Dialect, alias: Option<&str>, column: &str) -> String {
+    match alias {
+        Some(a) => format!("{a}.{}", d.quote(column)),
+        None => d.quote(column),
+    }
+}
+
+pub(crate) fn select_list(d: Dialect, table: &Table, alias: Option<&str>) -> String {
+    table
+        .fields
+        .iter()
+        .map(|f| column_ref(d, alias, &f.column))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn push_condition(
+    sql: &mut Sql,
+    table: &Table,
+    alias: Option<&str>,
+    w: &Where,
+) -> Result<(), StorageError> {
+    let f = field(table, &w.field)?;
+    let col = column_ref(sql.dialect, alias, &f.column);
+    let first = || w.values.first().cloned().unwrap_or(Value::Null);
+    match w.op {
+        Op::Eq | Op::Ne if first() == Value::Null => {
+            sql.push(&col);
+            sql.push(if w.op == Op::Eq {
+                " is null"
+            } else {
+                " is not null"
+            });
+        }
+        Op::Eq | Op::Ne | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
+            sql.push(&col);
+            sql.push(match w.op {
+                Op::Eq => " = ",
+                Op::Ne => " <> ",
+                Op::Lt => " < ",
+                Op::Lte => " <= ",
+                Op::Gt => " > ",
+                _ => " >= ",
+            });
+            sql.bind(coerce(first(), f.ty), f.ty);
+        }
+        Op::In | Op::NotIn => {
+            if w.values.is_empty() {
+                sql.push(if w.op == Op::In { "1 = 0" } else { "1 = 1" });
+                return Ok(());
+            }
+            sql.push(&col);
+            sql.push(if w.op == Op::In { " in (" } else { " not in (" });
+            for (i, v) in w.values.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(coerce(v.clone(), f.ty), f.ty);
+            }
+            sql.push(")");
+        }
+        Op::Contains | Op::StartsWith | Op::EndsWith => {
+            let needle = match first() {
+                Value::String(s) => escape_like(&s),
+                other => escape_like(&format!("{other:?}")),
+            };
+            let pattern = match w.op {
+                Op::Contains => format!("%{needle}%"),
+                Op::StartsWith => format!("{needle}%"),
+                _ => format!("%{needle}"),
+            };
+            sql.push(&col);
+            sql.push(" like ");
+            sql.bind(Value::String(pattern), FieldType::String);
+            // MySQL reads the backslash in a string literal as an escape itself.
+            sql.push(if sql.dialect == Dialect::Mysql {
+                " escape '\\\\'"
+            } else {
+                " escape '\\'"
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Appends ` where ...`: every `And` condition, and at least one `Or` condition if any.
+pub(crate) fn push_where(
+    sql: &mut Sql,
+    table: &Table,
+    alias: Option<&str>,
+    filter: &[Where],
+) -> Result<(), StorageError> {
+    if filter.is_empty() {
+        return Ok(());
+    }
+    sql.push(" where ");
+    let mut first = true;
+    for w in filter.iter().filter(|w| w.connector == Connector::And) {
+        if !first {
+            sql.push(" and ");
+        }
+        first = false;
+        sql.push("(");
+        push_condition(sql, table, alias, w)?;
+        sql.push(")");
+    }
+    let ors: Vec<&Where> = filter
+        .iter()
+        .filter(|w| w.connector == Connector::Or)
+        .collect();
+    if !ors.is_empty() {
+        if !first {
+            sql.push(" and ");
+        }
+        sql.push("(");
+        for (i, w) in ors.iter().enumerate() {
+            if i > 0 {
+                sql.push(" or ");
+            }
+            sql.push("(");
+            push_condition(sql, table, alias, w)?;
+            sql.push(")");
+        }
+        sql.push(")");
+    }
+    Ok(())
+}
+
+/// `insert ... [returning ...]`. The row must already carry its id (unless ids are serial).
+pub(crate) fn insert(d: Dialect, table: &Table, row: &Row) -> Result<Sql, StorageError> {
+    let mut cols = Vec::new();
+    let mut values = Sql::new(d, "");
+    for (k, v) in row.iter() {
+        let f = field(table, k)?;
+        cols.push(d.quote(&f.column));
+        if !values.args.is_empty() {
+            values.push(", ");
+        }
+        values.bind(coerce(v.clone(), f.ty), f.ty);
+    }
+    let mut text = format!(
+        "insert into {} ({}) values ({})",
+        d.quote(&table.table),
+        cols.join(", "),
+        values.text
+    );
+    if d.returning() {
+        text.push_str(" returning ");
+        text.push_str(&select_list(d, table, None));
+    }
+    Ok(Sql {
+        dialect: d,
+        text,
+        args: values.args,
+    })
+}
+
+pub(crate) fn update(
+    d: Dialect,
+    table: &Table,
+    filter: &[Where],
+    set: &Row,
+    returning: bool,
+) -> Result<Sql, StorageError> {
+    let mut sql = Sql::new(d, format!("update {} set ", d.quote(&table.table)));
+    for (i, (k, v)) in set.iter().enumerate() {
+        let f = field(table, k)?;
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push(&d.quote(&f.column));
+        sql.push(" = ");
+        sql.bind(coerce(v.clone(), f.ty), f.ty);
+    }
+    push_where(&mut sql, table, None, filter)?;
+    if returning && d.returning() {
+        sql.push(" returning ");
+        sql.push(&select_list(d, table, None));
+    }
+    Ok(sql)
+}
+
+pub(crate) fn select(d: Dialect, table: &Table, query: &Query) -> Result<Sql, StorageError> {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "select {} from {}",
+            select_list(d, table, None),
+            d.quote(&table.table)
+        ),
+    );
+    push_where(&mut sql, table, None, &query.filter)?;
+    if let Some((name, dir)) = &query.sort {
+        let f = field(table, name)?;
+        sql.push(&format!(
+            " order by {} {}",
+            d.quote(&f.column),
+            if *dir == Direction::Asc {
+                "asc"
+            } else {
+                "desc"
+            }
+        ));
+    }
+    match (query.limit, query.offset) {
+        (Some(l), Some(o)) => sql.push(&format!(" limit {l} offset {o}")),
+        (Some(l), None) => sql.push(&format!(" limit {l}")),
+        (None, Some(o)) => match d {
+            Dialect::Sqlite => sql.push(&format!(" limit -1 offset {o}")),
+            Dialect::Postgres => sql.push(&format!(" offset {o}")),
+            Dialect::Mysql => sql.push(&format!(" limit 18446744073709551615 offset {o}")),
+        },
+        (None, None) => {}
+    }
+    Ok(sql)
+}
+
+pub(crate) fn count(d: Dialect, table: &Table, filter: &[Where]) -> Result<Sql, StorageError> {
+    let mut sql = Sql::new(d, format!("select count(*) from {}", d.quote(&table.table)));
+    push_where(&mut sql, table, None, filter)?;
+    Ok(sql)
+}
+
+pub(crate) fn delete(d: Dialect, table: &Table, filter: &[Where]) -> Result<Sql, StorageError> {
+    let mut sql = Sql::new(d, format!("delete from {}", d.quote(&table.table)));
+    push_where(&mut sql, table, None, filter)?;
+    Ok(sql)
+}
+
+/// One row of `primary` with its `joined` row: `select a.*, b.* ... join ... limit 1`.
+pub(crate) fn select_joined(
+    d: Dialect,
+    primary: &Table,
+    joined: &Table,
+    local_field: &str,
+    foreign_field: &str,
+    filter: &[Where],
+) -> Result<Sql, StorageError> {
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "select {}, {} from {} a join {} b on b.{} = a.{}",
+            select_list(d, primary, Some("a")),
+            select_list(d, joined, Some("b")),
+            d.quote(&primary.table),
+            d.quote(&joined.table),
+            d.quote(&field(joined, foreign_field)?.column),
+            d.quote(&field(primary, local_field)?.column),
+        ),
+    );
+    push_where(&mut sql, primary, Some("a"), filter)?;
+    sql.push(" limit 1");
+    Ok(sql)
+}
+
+// ------------------------------------------------------------------------------------ DDL
+
+/// The column type of `f` in dialect `d`.
+pub fn column_type(d: Dialect, f: &Field) -> &'static str {
+    let key = f.name == "id" || f.references.is_some();
+    match (d, f.ty) {
+        (Dialect::Sqlite, FieldType::String | FieldType::Json) => "text",
+        (Dialect::Sqlite, FieldType::Number | FieldType::Boolean) => "integer",
+        (Dialect::Sqlite, FieldType::Date) => "date",
+        (Dialect::Postgres, FieldType::String) => "text",
+        (Dialect::Postgres, FieldType::Number) if f.bigint => "bigint",
+        (Dialect::Postgres, FieldType::Number) => "integer",
+        (Dialect::Postgres, FieldType::Boolean) => "boolean",
+        (Dialect::Postgres, FieldType::Date) => "timestamptz",
+        (Dialect::Postgres, FieldType::Json) => "jsonb",
+        (Dialect::Mysql, FieldType::String) if key => "varchar(36)",
+        (Dialect::Mysql, FieldType::String) if f.unique || f.index || f.sortable => "varchar(255)",
+        (Dialect::Mysql, FieldType::String) => "text",
+        (Dialect::Mysql, FieldType::Number) if f.bigint => "bigint",
+        (Dialect::Mysql, FieldType::Number) => "integer",
+        (Dialect::Mysql, FieldType::Boolean) => "boolean",
+        (Dialect::Mysql, FieldType::Date) => "timestamp(3)",
+        (Dialect::Mysql, FieldType::Json) => "json",
+    }
+}
+
+fn default_sql(d: Dialect, f: &Field) -> Option<String> {
+    // Better Auth's SQLite DDL carries no defaults; the engine always writes every value.
+    if d == Dialect::Sqlite {
+        return None;
+    }
+    match f.default.as_ref()? {
+        DefaultValue::Now => Some(match d {
+            Dialect::Mysql => "CURRENT_TIMESTAMP(3)".into(),
+            _ => "CURRENT_TIMESTAMP".into(),
+        }),
+        DefaultValue::Bool(b) => Some(if *b { "true".into() } else { "false".into() }),
+        DefaultValue::Int(i) => Some(i.to_string()),
+    }
+}
+
+/// A column definition (`"email" text not null unique`), with an inline reference where the
+/// dialect enforces one.
+pub fn column_def(d: Dialect, f: &Field, schema: &Schema) -> String {
+    let mut s = format!("{} {}", d.quote(&f.column), column_type(d, f));
+    if f.name == "id" {
+        s.push_str(" not null primary key");
+        return s;
+    }
+    if let Some(def) = default_sql(d, f) {
+        s.push_str(" default ");
+        s.push_str(&def);
+    }
+    if f.required {
+        s.push_str(" not null");
+    }
+    if f.unique {
+        s.push_str(" unique");
+    }
+    if d != Dialect::Mysql {
+        if let Some(r) = reference_sql(d, f, schema) {
+            s.push(' ');
+            s.push_str(&r);
+        }
+    }
+    s
+}
+
+fn reference_sql(d: Dialect, f: &Field, schema: &Schema) -> Option<String> {
+    let r = f.references.as_ref()?;
+    let (table, column) = match schema.table(&r.model) {
+        Some(t) => (
+            t.table.clone(),
+            t.field(&r.field)
+                .map_or_else(|| r.field.clone(), |f| f.column.clone()),
+        ),
+        None => (r.model.clone(), r.field.clone()),
+    };
+    Some(format!(
+        "references {} ({}) on delete {}",
+        d.quote(&table),
+        d.quote(&column),
+        r.on_delete.sql()
+    ))
+}
+
+/// `create table` for one table.
+pub fn create_table(d: Dialect, t: &Table, schema: &Schema) -> String {
+    let mut parts: Vec<String> = t.fields.iter().map(|f| column_def(d, f, schema)).collect();
+    if d == Dialect::Mysql {
+        // InnoDB ignores inline REFERENCES; only table-level constraints are enforced.
+        for f in &t.fields {
+            if let Some(r) = reference_sql(d, f, schema) {
+                parts.push(format!("foreign key ({}) {r}", d.quote(&f.column)));
+            }
+        }
+    }
+    format!("create table {} ({})", d.quote(&t.table), parts.join(", "))
+}
+
+/// The name of the index on `t.f`, as Better Auth names it (`session_userId_idx`).
+pub fn index_name(t: &Table, f: &Field) -> String {
+    format!("{}_{}_idx", t.table, f.column)
+}
+
+/// `create index` statements for the indexed (non-unique) fields of a table.
+pub fn create_indexes(d: Dialect, t: &Table) -> Vec<(String, String)> {
+    t.fields
+        .iter()
+        .filter(|f| f.index && !f.unique)
+        .map(|f| {
+            let name = index_name(t, f);
+            let stmt = format!(
+                "create index {} on {} ({})",
+                d.quote(&name),
+                d.quote(&t.table),
+                d.quote(&f.column)
+            );
+            (name, stmt)
+        })
+        .collect()
+}
+
+/// `alter table ... add column` for a field missing from a live table. The column is added
+/// nullable (without its unique constraint) when the table may hold rows, since a `NOT NULL`
+/// column without a default cannot be added to them.
+pub fn add_column(d: Dialect, t: &Table, f: &Field, schema: &Schema) -> String {
+    let mut relaxed = f.clone();
+    if relaxed.default.is_none() {
+        relaxed.required = false;
+    }
+    relaxed.unique = false;
+    format!(
+        "alter table {} add column {}",
+        d.quote(&t.table),
+        column_def(d, &relaxed, schema)
+    )
+}
+
+/// The whole schema as DDL for `d`: every table, then its indexes, referenced tables first.
+pub fn ddl(d: Dialect, schema: &Schema) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in schema.tables() {
+        out.push(create_table(d, t, schema));
+        out.extend(create_indexes(d, t).into_iter().map(|(_, s)| s));
+    }
+    out
+}
