@@ -68,6 +68,130 @@ struct FileConfig {
     #[serde(default)]
     plugin: BTreeMap<String, toml::Value>,
     secret_file: Option<PathBuf>,
+    #[serde(default)]
+    schema: SchemaFile,
+}
+
+/// `[schema]`: names in an existing database, id generation, and added fields.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct SchemaFile {
+    #[serde(default)]
+    use_plural: bool,
+    /// `random` (default) or `uuid`.
+    ids: Option<String>,
+    /// `[schema.models.user] model_name = "users", fields = { email = "email_address" }`.
+    #[serde(default)]
+    models: BTreeMap<String, ModelFile>,
+    /// `[schema.additional_fields.user.role] type = "string", required = false, ...`.
+    #[serde(default)]
+    additional_fields: BTreeMap<String, BTreeMap<String, FieldFile>>,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    model_name: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct FieldFile {
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    unique: bool,
+    #[serde(default = "yes")]
+    input: bool,
+    #[serde(default = "yes")]
+    returned: bool,
+    default: Option<toml::Value>,
+    column: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SchemaFile {
+    fn options(
+        &self,
+    ) -> Result<
+        (
+            portcullis::schema::SchemaOptions,
+            portcullis::storage::IdStrategy,
+        ),
+        CliError,
+    > {
+        use portcullis::schema::{DefaultValue, Field, FieldType, ModelOptions, SchemaOptions};
+        let ids = match self.ids.as_deref() {
+            None | Some("random") => portcullis::storage::IdStrategy::Random,
+            Some("uuid") => portcullis::storage::IdStrategy::Uuid,
+            Some(other) => {
+                return Err(CliError::Config(format!(
+                    "[schema] ids = \"{other}\": use \"random\" or \"uuid\""
+                )))
+            }
+        };
+        let mut options = SchemaOptions {
+            use_plural: self.use_plural,
+            ..SchemaOptions::default()
+        };
+        for (model, m) in &self.models {
+            options.models.insert(
+                model.clone(),
+                ModelOptions {
+                    model_name: m.model_name.clone(),
+                    fields: m.fields.clone(),
+                },
+            );
+        }
+        for (table, fields) in &self.additional_fields {
+            let mut list = Vec::new();
+            for (name, f) in fields {
+                let bad = |what: String| {
+                    CliError::Config(format!("[schema.additional_fields.{table}.{name}] {what}"))
+                };
+                let ty = match f.ty.as_str() {
+                    "string" => FieldType::String,
+                    "number" => FieldType::Number,
+                    "boolean" => FieldType::Boolean,
+                    "date" => FieldType::Date,
+                    "json" => FieldType::Json,
+                    other => {
+                        return Err(bad(format!(
+                            "type = \"{other}\": use string, number, boolean, date or json"
+                        )))
+                    }
+                };
+                let mut field = Field::new(name, ty);
+                field.required = f.required;
+                field.unique = f.unique;
+                field.input = f.input;
+                field.returned = f.returned;
+                if let Some(c) = &f.column {
+                    field.column = c.clone();
+                }
+                field.default = match &f.default {
+                    None => None,
+                    Some(toml::Value::Boolean(b)) => Some(DefaultValue::Bool(*b)),
+                    Some(toml::Value::Integer(i)) => Some(DefaultValue::Int(*i)),
+                    Some(toml::Value::String(s)) if s == "now" && ty == FieldType::Date => {
+                        Some(DefaultValue::Now)
+                    }
+                    Some(toml::Value::String(s)) => Some(DefaultValue::Str(s.clone())),
+                    Some(other) => return Err(bad(format!("unsupported default {other}"))),
+                };
+                list.push(field);
+            }
+            options.additional_fields.push((table.clone(), list));
+        }
+        Ok((options, ids))
+    }
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -100,6 +224,7 @@ pub(crate) struct Config {
     session: SessionFile,
     plugins: Vec<(String, serde_json::Value)>,
     secret_file: PathBuf,
+    schema: SchemaFile,
 }
 
 impl Config {
@@ -171,6 +296,7 @@ impl Config {
             session: file.session,
             plugins,
             secret_file,
+            schema: file.schema,
         })
     }
 
@@ -187,8 +313,22 @@ impl Config {
 
     pub(crate) async fn build_auth(&self) -> Result<Auth, CliError> {
         let secret = self.secret()?;
+        Ok(self.builder()?.secret(secret).build().await?)
+    }
+
+    /// The merged schema of the configured plugins, without touching a database.
+    pub(crate) fn schema(&self) -> Result<portcullis::schema::Schema, CliError> {
+        Ok(self.builder()?.schema()?)
+    }
+
+    /// The database URL, for messages.
+    pub(crate) fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn builder(&self) -> Result<portcullis::AuthBuilder, CliError> {
+        let (schema_options, ids) = self.schema.options()?;
         let mut builder = Auth::builder()
-            .secret(secret)
             .base_url(&self.base_url)
             .database(&self.database)
             .options(|o| {
@@ -213,6 +353,8 @@ impl Config {
                 if let Some(s) = self.session.fresh_age {
                     o.session.fresh_age = Duration::from_secs(s);
                 }
+                o.schema = schema_options;
+                o.ids = ids;
             });
         if let Some(p) = &self.base_path {
             builder = builder.base_path(p);
@@ -222,7 +364,7 @@ impl Config {
         for (name, options) in &self.plugins {
             builder = builder.plugin_arc(portcullis::plugin::build_plugin(name, options)?);
         }
-        Ok(builder.build().await?)
+        Ok(builder)
     }
 }
 

@@ -34,6 +34,20 @@ enum Command {
     },
     /// Creates missing tables, columns and indexes (never drops anything).
     Migrate {
+        /// Print what would run, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Prints the SQL that creates the schema of the configured plugins.
+    Generate {
+        /// sqlite, postgres or mysql.
+        #[arg(long)]
+        dialect: String,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         overrides: Overrides,
     },
@@ -63,7 +77,14 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { overrides } => serve(Config::load(overrides)?).await,
-            Command::Migrate { overrides } => migrate(Config::load(overrides)?).await,
+            Command::Migrate { dry_run, overrides } => {
+                migrate(Config::load(overrides)?, dry_run).await
+            }
+            Command::Generate {
+                dialect,
+                output,
+                overrides,
+            } => generate(&Config::load(overrides)?, &dialect, output.as_deref()),
             Command::Secret => {
                 println!("{}", portcullis::crypto::Secret::generate().expose());
                 Ok(())
@@ -98,15 +119,71 @@ enum CliError {
     },
 }
 
-async fn migrate(config: Config) -> Result<(), CliError> {
+async fn migrate(config: Config, dry_run: bool) -> Result<(), CliError> {
     let auth = config.build_auth().await?;
-    let ran = auth.migrate().await?;
-    if ran.is_empty() {
-        println!("database is up to date");
+    let statements = if dry_run {
+        auth.migration_plan().await?
+    } else {
+        auth.migrate().await?
+    };
+    let host = portcullis::storage::url_host(config.database());
+    match (statements.is_empty(), dry_run) {
+        (true, _) => eprintln!("{host}: the database is up to date"),
+        (false, true) => eprintln!(
+            "{host}: would run {} statement(s) (dry run; nothing changed):",
+            statements.len()
+        ),
+        (false, false) => eprintln!("{host}: ran {} statement(s):", statements.len()),
     }
-    for stmt in ran {
+    for stmt in statements {
         println!("{stmt};");
     }
+    Ok(())
+}
+
+/// Prints (or writes) the DDL for `dialect`. A file is written through a temporary file and
+/// renamed into place, so a failure never leaves it truncated.
+fn generate(
+    config: &Config,
+    dialect: &str,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let d = portcullis::storage::Dialect::parse(dialect).ok_or_else(|| {
+        CliError::Config(format!(
+            "unknown dialect `{dialect}`; use sqlite, postgres or mysql"
+        ))
+    })?;
+    let sql: String = config
+        .schema()?
+        .ddl(d)
+        .iter()
+        .map(|s| format!("{s};\n"))
+        .collect();
+    let Some(path) = output else {
+        print!("{sql}");
+        return Ok(());
+    };
+    let io = |context: String| move |source| CliError::Io { context, source };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("schema"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, sql).map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CliError::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        }
+    })?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 

@@ -71,6 +71,8 @@ pub struct Options {
     pub hash_concurrency: usize,
     /// How new row ids are made (Better Auth's 32-character random ids by default).
     pub ids: crate::storage::IdStrategy,
+    /// Table and column names, and fields the application adds to core tables.
+    pub schema: crate::schema::SchemaOptions,
 }
 
 impl Default for Options {
@@ -87,6 +89,7 @@ impl Default for Options {
             argon2: Argon2Params::default(),
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ids: crate::storage::IdStrategy::default(),
+            schema: crate::schema::SchemaOptions::default(),
         }
     }
 }
@@ -148,6 +151,26 @@ impl AuthBuilder {
         self
     }
 
+    /// Adds a field to a core table (`user` or `session`), as Better Auth's
+    /// `user.additionalFields`.
+    pub fn additional_field(mut self, table: &str, field: crate::schema::Field) -> Self {
+        match self
+            .options
+            .schema
+            .additional_fields
+            .iter_mut()
+            .find(|(t, _)| t == table)
+        {
+            Some((_, fields)) => fields.push(field),
+            None => self
+                .options
+                .schema
+                .additional_fields
+                .push((table.to_owned(), vec![field])),
+        }
+        self
+    }
+
     /// Adds an application hook without writing a plugin; runs before plugin hooks.
     pub fn hook(mut self, hook: crate::plugin::Hook) -> Self {
         self.hooks.push(hook);
@@ -158,6 +181,17 @@ impl AuthBuilder {
     pub fn options(mut self, f: impl FnOnce(&mut Options)) -> Self {
         f(&mut self.options);
         self
+    }
+
+    /// The merged schema of the engine, its plugins and the configuration, without connecting
+    /// to a database: what `portcullis generate` prints.
+    pub fn schema(&self) -> Result<Schema, Error> {
+        let mut schema = Schema::core();
+        for plugin in &self.plugins {
+            schema.merge(plugin.id(), plugin.schema())?;
+        }
+        schema.apply(&self.options.schema)?;
+        Ok(schema)
     }
 
     /// Builds the engine: resolves options, merges plugin schemas, connects the database.
@@ -182,6 +216,7 @@ impl AuthBuilder {
             plugin_rules.extend(plugin.rate_limits());
             error_codes.extend_from_slice(plugin.error_codes());
         }
+        schema.apply(&options.schema)?;
         let mut router = Router::default();
         for (i, e) in endpoints.iter().enumerate() {
             if !e.server_only {

@@ -64,6 +64,20 @@ pub enum DefaultValue {
     Bool(bool),
     /// An integer.
     Int(i64),
+    /// Text.
+    Str(String),
+}
+
+impl DefaultValue {
+    /// The value written by the engine when a row is created without the field.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            DefaultValue::Now => crate::time::format(&crate::time::now()).into(),
+            DefaultValue::Bool(b) => (*b).into(),
+            DefaultValue::Int(i) => (*i).into(),
+            DefaultValue::Str(s) => s.clone().into(),
+        }
+    }
 }
 
 /// One field of a table.
@@ -231,6 +245,26 @@ impl SchemaPatch {
     }
 }
 
+/// Physical names for one model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// The table's name in the database (Better Auth's `modelName`).
+    pub model_name: Option<String>,
+    /// Column names by logical field name (Better Auth's `fields`).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// How the schema maps onto an existing database, and what the application adds to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaOptions {
+    /// Table names in the plural (`users`, `sessions`), as Better Auth's `usePlural`.
+    pub use_plural: bool,
+    /// Per-model names, by logical model name (`user`).
+    pub models: std::collections::BTreeMap<String, ModelOptions>,
+    /// Fields the application adds to core tables (`user`, `session`), by table.
+    pub additional_fields: Vec<(String, Vec<Field>)>,
+}
+
 /// The merged schema: core tables plus everything plugins added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
@@ -323,6 +357,43 @@ impl Schema {
                 )));
             }
             table.fields.push(field);
+        }
+        Ok(())
+    }
+
+    /// Applies names and additional fields from the configuration: custom table names,
+    /// custom column names, plural table names, and fields the application adds to core
+    /// tables. Runs after plugins have merged, so it can rename their tables too.
+    pub fn apply(&mut self, options: &SchemaOptions) -> Result<(), crate::Error> {
+        let mut extra = SchemaPatch::default();
+        for (table, fields) in &options.additional_fields {
+            for f in fields {
+                extra = extra.field(table, f.clone());
+            }
+        }
+        self.merge("configuration", extra)?;
+        for t in &mut self.tables {
+            let model = options.models.get(&t.name);
+            if let Some(name) = model.and_then(|m| m.model_name.as_ref()) {
+                t.table = name.clone();
+            } else if options.use_plural {
+                t.table = format!("{}s", t.name);
+            }
+            if let Some(m) = model {
+                for (field, column) in &m.fields {
+                    let f = t
+                        .fields
+                        .iter_mut()
+                        .find(|f| &f.name == field)
+                        .ok_or_else(|| {
+                            crate::Error::Config(format!(
+                                "schema: `{}` has no field `{field}` to rename",
+                                t.name
+                            ))
+                        })?;
+                    f.column = column.clone();
+                }
+            }
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ impl Auth {
             user_agent: Some(ctx.user_agent().to_owned()),
             user_id: user_id.to_owned(),
             extra: Default::default(),
+            hidden: Default::default(),
         };
         store.create_session(&session).await.map_err(|e| {
             tracing::error!(error = %e, "failed to create session");

@@ -31,6 +31,9 @@ pub struct User {
     /// Fields added by plugins or configuration.
     #[serde(flatten)]
     pub extra: Map<String, serde_json::Value>,
+    /// Added fields that are never sent to clients (`returned: false`).
+    #[serde(skip)]
+    pub hidden: Map<String, serde_json::Value>,
 }
 
 /// A session (`{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent}`).
@@ -60,6 +63,9 @@ pub struct Session {
     /// Fields added by plugins or configuration.
     #[serde(flatten)]
     pub extra: Map<String, serde_json::Value>,
+    /// Added fields that are never sent to clients (`returned: false`).
+    #[serde(skip)]
+    pub hidden: Map<String, serde_json::Value>,
 }
 
 /// A session with its user, what get-session answers.
@@ -153,26 +159,73 @@ impl<'a> Store<'a> {
     }
 
     fn row_of<T: Serialize>(&self, model: &str, value: &T) -> Result<Row, StorageError> {
+        self.row_with(model, value, &Map::new())
+    }
+
+    /// The row for a new `value`: its fields, its hidden fields, and the defaults of fields it
+    /// leaves out.
+    fn row_with<T: Serialize>(
+        &self,
+        model: &str,
+        value: &T,
+        hidden: &Map<String, serde_json::Value>,
+    ) -> Result<Row, StorageError> {
         let table = self
             .schema
             .table(model)
             .ok_or_else(|| StorageError::Unknown(model.into()))?;
-        match serde_json::to_value(value) {
-            Ok(serde_json::Value::Object(map)) => Row::from_json(table, map),
-            Ok(_) | Err(_) => Err(StorageError::Unknown(format!("{model}: not an object"))),
+        let mut map = match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) | Err(_) => return Err(StorageError::Unknown(format!("{model}: not an object"))),
+        };
+        map.extend(hidden.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for f in &table.fields {
+            if let (false, Some(default)) = (map.contains_key(&f.name), &f.default) {
+                map.insert(f.name.clone(), default.to_json());
+            }
         }
+        Row::from_json(table, map)
+    }
+
+    /// Moves fields declared `returned: false` out of `extra`, so serialising never sends them.
+    fn hide(
+        &self,
+        model: &str,
+        extra: &mut Map<String, serde_json::Value>,
+        hidden: &mut Map<String, serde_json::Value>,
+    ) {
+        let Some(table) = self.schema.table(model) else {
+            return;
+        };
+        for f in table.fields.iter().filter(|f| !f.returned) {
+            if let Some(v) = extra.remove(&f.name) {
+                hidden.insert(f.name.clone(), v);
+            }
+        }
+    }
+
+    fn user(&self, row: &Row) -> Result<User, StorageError> {
+        let mut u: User = row.decode("user")?;
+        self.hide("user", &mut u.extra, &mut u.hidden);
+        Ok(u)
+    }
+
+    fn session(&self, row: &Row) -> Result<Session, StorageError> {
+        let mut s: Session = row.decode("session")?;
+        self.hide("session", &mut s.extra, &mut s.hidden);
+        Ok(s)
     }
 
     /// Inserts a user.
     pub async fn create_user(&self, user: &User) -> Result<User, StorageError> {
-        let row = self.row_of("user", user)?;
-        self.db.create("user", row).await?.decode("user")
+        let row = self.row_with("user", user, &user.hidden)?;
+        self.user(&self.db.create("user", row).await?)
     }
 
     /// The user with `id`.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StorageError> {
         let row = self.db.find_one("user", &[Where::eq("id", id)]).await?;
-        row.map(|r| r.decode("user")).transpose()
+        row.map(|r| self.user(&r)).transpose()
     }
 
     /// The user with `email` (compared as stored: lowercase it first).
@@ -181,7 +234,7 @@ impl<'a> Store<'a> {
             .db
             .find_one("user", &[Where::eq("email", email)])
             .await?;
-        row.map(|r| r.decode("user")).transpose()
+        row.map(|r| self.user(&r)).transpose()
     }
 
     /// Updates fields of a user (and `updatedAt`); returns the user as stored.
@@ -190,7 +243,7 @@ impl<'a> Store<'a> {
             set.set("updatedAt", crate::time::now());
         }
         let row = self.db.update("user", &[Where::eq("id", id)], set).await?;
-        row.map(|r| r.decode("user")).transpose()
+        row.map(|r| self.user(&r)).transpose()
     }
 
     /// Inserts an account.
@@ -235,8 +288,8 @@ impl<'a> Store<'a> {
 
     /// Inserts a session.
     pub async fn create_session(&self, session: &Session) -> Result<Session, StorageError> {
-        let row = self.row_of("session", session)?;
-        self.db.create("session", row).await?.decode("session")
+        let row = self.row_with("session", session, &session.hidden)?;
+        self.session(&self.db.create("session", row).await?)
     }
 
     /// The session with `token` and its user, in one read. Expired sessions are returned too;
@@ -257,8 +310,8 @@ impl<'a> Store<'a> {
         found
             .map(|(s, u)| {
                 Ok(SessionAndUser {
-                    session: s.decode("session")?,
-                    user: u.decode("user")?,
+                    session: self.session(&s)?,
+                    user: self.user(&u)?,
                 })
             })
             .transpose()
@@ -275,7 +328,7 @@ impl<'a> Store<'a> {
             ..Query::default()
         };
         let rows = self.db.find_many("session", &q).await?;
-        rows.iter().map(|r| r.decode("session")).collect()
+        rows.iter().map(|r| self.session(r)).collect()
     }
 
     /// Updates a session's fields by token; returns it as stored.
@@ -288,7 +341,7 @@ impl<'a> Store<'a> {
             .db
             .update("session", &[Where::eq("token", token)], set)
             .await?;
-        row.map(|r| r.decode("session")).transpose()
+        row.map(|r| self.session(&r)).transpose()
     }
 
     /// Deletes the session with `token`.

@@ -43,10 +43,17 @@ impl MysqlAdapter {
             Some(rest) => format!("mysql:{rest}"),
             None => url.to_owned(),
         };
+        // One direct connection first: the pool would retry until its timeout and report
+        // only that, where this reports the cause (refused, unknown host, bad password).
+        let options: sqlx::mysql::MySqlConnectOptions = url.parse()?;
+        sqlx::Connection::close(
+            <sqlx::MySqlConnection as sqlx::Connection>::connect_with(&options).await?,
+        )
+        .await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool, schema, ids })
     }

@@ -38,10 +38,17 @@ impl PostgresAdapter {
         schema: Arc<Schema>,
         ids: IdStrategy,
     ) -> Result<Self, StorageError> {
+        // One direct connection first: the pool would retry until its timeout and report
+        // only that, where this reports the cause (refused, unknown host, bad password).
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        sqlx::Connection::close(
+            <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?,
+        )
+        .await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool, schema, ids })
     }

@@ -408,6 +408,7 @@ fn default_sql(d: Dialect, f: &Field) -> Option<String> {
         }),
         DefaultValue::Bool(b) => Some(if *b { "true".into() } else { "false".into() }),
         DefaultValue::Int(i) => Some(i.to_string()),
+        DefaultValue::Str(s) => Some(format!("'{}'", s.replace('\'', "''"))),
     }
 }
 

@@ -143,6 +143,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
             created_at: now,
             updated_at: now,
             extra: Default::default(),
+            hidden: Default::default(),
         };
         return Ok(Reply::json(json!({ "token": null, "user": ghost })));
     }
@@ -158,6 +159,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         created_at: now,
         updated_at: now,
         extra,
+        hidden: Default::default(),
     };
     let account = Account {
         id: portcullis::crypto::generate_id(),
