@@ -1,0 +1,445 @@
+//! Test support for Portcullis' integration tests.
+//!
+//! [`TestApp`] builds a real [`Auth`] (with the email-password plugin) on a fresh SQLite file
+//! in a temporary directory, migrates it, and sends requests through [`Auth::handle`], the
+//! same entry point the HTTP adapters use, without a network. Each `TestApp` carries a small
+//! [`CookieJar`] that stores what `Set-Cookie` headers say and sends the cookies back, as a
+//! browser would; [`TestApp::new_client`] gives a second browser on the same engine.
+//!
+//! Helpers panic with a message when setup fails: they exist for tests only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use portcullis::storage::{Row, Where};
+use portcullis::{Auth, AuthBuilder};
+use portcullis_email_password::EmailPassword;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// The secret the Better Auth reference server used for the captured test vectors.
+pub const SECRET: &str = "portcullis-test-vector-secret-0123456789abcdef";
+
+/// The public origin of test engines (plain http, so cookies carry no `__Secure-` prefix).
+pub const BASE_URL: &str = "http://localhost:3000";
+
+/// Where the API is mounted.
+pub const BASE_PATH: &str = "/api/auth";
+
+/// A password that passes every default rule.
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// The database Better Auth 1.7.25 created (user `vector@example.com` / `password123`),
+/// committed under `tests/fixtures`.
+pub fn better_auth_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/better-auth-created.db")
+}
+
+/// An engine on a private SQLite file, and one client (cookie jar) talking to it.
+pub struct TestApp {
+    /// The engine under test.
+    pub auth: Auth,
+    /// This client's cookies.
+    pub jar: CookieJar,
+    /// Headers sent with every request of this client (unless the request sets them).
+    pub default_headers: HeaderMap,
+    dir: Arc<TempDir>,
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp")
+            .field("dir", &self.dir.path())
+            .field("jar", &self.jar)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestApp {
+    /// An engine with default options (rate limiting off, so tests may sign up freely).
+    pub async fn new() -> Self {
+        Self::build(|b| b).await
+    }
+
+    /// An engine whose builder `configure` may change: options, more plugins, hooks. The
+    /// builder arrives with the secret, base URL, database, rate limiting off and the
+    /// email-password plugin already set.
+    pub async fn build(configure: impl FnOnce(AuthBuilder) -> AuthBuilder) -> Self {
+        Self::build_with(EmailPassword::default(), None, configure).await
+    }
+
+    /// Like [`TestApp::build`], with a configured email-password plugin.
+    pub async fn with_email_password(
+        plugin: EmailPassword,
+        configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+    ) -> Self {
+        Self::build_with(plugin, None, configure).await
+    }
+
+    /// An engine on a copy of the SQLite file at `source` (the original is never opened).
+    pub async fn on_copy_of(
+        source: &Path,
+        configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+    ) -> Self {
+        Self::build_with(EmailPassword::default(), Some(source), configure).await
+    }
+
+    async fn build_with(
+        plugin: EmailPassword,
+        source: Option<&Path>,
+        configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let db = dir.path().join("auth.db");
+        if let Some(source) = source {
+            std::fs::copy(source, &db).expect("copy the database fixture");
+        }
+        let builder = Auth::builder()
+            .secret(SECRET)
+            .base_url(BASE_URL)
+            .database(format!("sqlite://{}", db.display()))
+            .options(|o| o.rate_limit.enabled = false)
+            .plugin(plugin);
+        let auth = configure(builder).build().await.expect("build the engine");
+        auth.migrate().await.expect("migrate the database");
+        Self {
+            auth,
+            jar: CookieJar::default(),
+            default_headers: HeaderMap::new(),
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// Another client (an empty cookie jar, no default headers) on the same engine.
+    pub fn new_client(&self) -> Self {
+        Self {
+            auth: self.auth.clone(),
+            jar: CookieJar::default(),
+            default_headers: HeaderMap::new(),
+            dir: self.dir.clone(),
+        }
+    }
+
+    /// The SQLite file the engine stores into.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("auth.db")
+    }
+
+    /// Sends `name: value` with every later request of this client.
+    pub fn set_default_header(&mut self, name: &'static str, value: &str) {
+        self.default_headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).expect("a valid header value"),
+        );
+    }
+
+    /// A request to `path` under the base path (`"/get-session"`), without a body.
+    pub fn request(method: Method, path: &str) -> http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("{BASE_PATH}{path}"))
+    }
+
+    /// Sends a request through `Auth::handle`, adding this client's cookies (unless the
+    /// request has a `Cookie` header) and default headers, and stores the cookies the
+    /// response sets.
+    pub async fn send(&mut self, mut req: Request<Full<Bytes>>) -> TestResponse {
+        for (name, value) in &self.default_headers {
+            if !req.headers().contains_key(name) {
+                req.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if !req.headers().contains_key(header::COOKIE) {
+            if let Some(cookie) = self.jar.header_value() {
+                req.headers_mut().insert(header::COOKIE, cookie);
+            }
+        }
+        let res = self.auth.handle(req).await;
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        self.jar.store(&parts.headers);
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET path` (under the base path).
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let req = Self::request(Method::GET, path)
+            .body(Full::default())
+            .expect("a valid request");
+        self.send(req).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&mut self, path: &str, body: Value) -> TestResponse {
+        self.post_raw(path, Some("application/json"), body.to_string())
+            .await
+    }
+
+    /// `POST path` with no body at all.
+    pub async fn post_empty(&mut self, path: &str) -> TestResponse {
+        let req = Self::request(Method::POST, path)
+            .body(Full::default())
+            .expect("a valid request");
+        self.send(req).await
+    }
+
+    /// `POST path` with `body` as is, and a `Content-Type` when given.
+    pub async fn post_raw(
+        &mut self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
+        let mut builder = Self::request(Method::POST, path);
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let req = builder
+            .body(Full::new(body.into()))
+            .expect("a valid request");
+        self.send(req).await
+    }
+
+    /// `POST /sign-up/email` with a name, `email` and `password`.
+    pub async fn sign_up(&mut self, email: &str, password: &str) -> TestResponse {
+        self.post(
+            "/sign-up/email",
+            json!({ "name": "Test User", "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// `POST /sign-in/email`.
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> TestResponse {
+        self.post(
+            "/sign-in/email",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs up `email` with [`PASSWORD`] and checks it worked; returns the response body.
+    pub async fn signed_up(&mut self, email: &str) -> Value {
+        let res = self.sign_up(email, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::OK, "sign-up failed: {}", res.text());
+        res.json()
+    }
+
+    /// The `session` object of `GET /get-session`, or `Value::Null` when signed out.
+    pub async fn session(&mut self) -> Value {
+        let res = self.get("/get-session").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()
+    }
+
+    /// The name of the session cookie (`better-auth.session_token`).
+    pub fn session_cookie_name(&self) -> String {
+        self.auth.cookies().session_token.clone()
+    }
+
+    /// The raw token of this client's session cookie (the part before the signature).
+    pub fn session_token(&self) -> Option<String> {
+        let value = self.jar.get(&self.session_cookie_name())?;
+        let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        decoded.rsplit_once('.').map(|(token, _)| token.to_owned())
+    }
+
+    /// The `Cookie` header that carries session token `token`, signed with the engine's
+    /// secret.
+    pub fn cookie_for_token(&self, token: &str) -> String {
+        let signed = self.auth.secret().sign(token);
+        format!(
+            "{}={}",
+            self.session_cookie_name(),
+            portcullis::cookies::encode_uri_component(&signed)
+        )
+    }
+
+    /// Request headers with just a `Cookie` of this client's cookies (for server-side calls).
+    pub fn cookie_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = self.jar.header_value() {
+            h.insert(header::COOKIE, v);
+        }
+        h
+    }
+}
+
+/// What the engine answered.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body bytes.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (`Value::Null` for an empty body). Panics if it is not JSON.
+    pub fn json(&self) -> Value {
+        if self.body.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// The `code` of an error body.
+    pub fn code(&self) -> Option<String> {
+        self.json()
+            .get("code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+
+    /// A response header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// The `Set-Cookie` header for cookie `name`, if the response sets it.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&prefix))
+    }
+
+    /// Whether the response deletes cookie `name` (empty value, `Max-Age=0`).
+    pub fn expires_cookie(&self, name: &str) -> bool {
+        self.set_cookie(name)
+            .is_some_and(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0"))
+    }
+}
+
+/// A browser's cookie store, reduced to what tests need: name → value, in the order set.
+/// A `Set-Cookie` with `Max-Age=0` or an empty value deletes the cookie.
+#[derive(Debug, Clone, Default)]
+pub struct CookieJar {
+    cookies: Vec<(String, String)>,
+}
+
+impl CookieJar {
+    /// Applies every `Set-Cookie` of a response.
+    pub fn store(&mut self, headers: &HeaderMap) {
+        for v in headers.get_all(header::SET_COOKIE) {
+            if let Ok(text) = v.to_str() {
+                self.apply(text);
+            }
+        }
+    }
+
+    /// Applies one `Set-Cookie` header value.
+    pub fn apply(&mut self, set_cookie: &str) {
+        let mut parts = set_cookie.split(';');
+        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+            return;
+        };
+        let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+        let deleted = value.is_empty()
+            || parts.any(|a| {
+                a.trim()
+                    .strip_prefix("Max-Age=")
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .is_some_and(|n| n <= 0)
+            });
+        self.cookies.retain(|(n, _)| *n != name);
+        if !deleted {
+            self.cookies.push((name, value));
+        }
+    }
+
+    /// Sets a cookie by hand (as a browser holding it already would).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(n, _)| n != name);
+        self.cookies.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The stored value of `name`, as the server wrote it (still URL-encoded).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Forgets every cookie.
+    pub fn clear(&mut self) {
+        self.cookies.clear();
+    }
+
+    /// Whether the jar holds no cookie.
+    pub fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
+    /// The `Cookie` request header for the stored cookies, if any.
+    pub fn header_value(&self) -> Option<HeaderValue> {
+        if self.cookies.is_empty() {
+            return None;
+        }
+        let text = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        HeaderValue::from_str(&text).ok()
+    }
+}
+
+/// Sets a session's `expiresAt` (and, when given, `createdAt`) directly in the database, to
+/// make it old, expired or long-lived without waiting.
+pub async fn set_session_times(
+    auth: &Auth,
+    token: &str,
+    expires_at: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+) {
+    let mut set = Row::new().with("expiresAt", expires_at);
+    if let Some(c) = created_at {
+        set.set("createdAt", c);
+    }
+    let n = auth
+        .adapter()
+        .update_many("session", &[Where::eq("token", token)], set)
+        .await
+        .expect("update the session");
+    assert_eq!(n, 1, "no session with token {token}");
+}
+
+/// Now, shifted by `seconds` (negative for the past).
+pub fn seconds_from_now(seconds: i64) -> DateTime<Utc> {
+    portcullis::time::now() + chrono::Duration::seconds(seconds)
+}
+
+/// One day, in seconds.
+pub const DAY: i64 = 86_400;
