@@ -143,10 +143,16 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
+/// Passwords are compared after NFKC normalisation, as Better Auth compares them, so every
+/// form of a password that Better Auth accepted keeps working after its hash is upgraded.
+fn nfkc(password: &str) -> String {
+    password.nfkc().collect()
+}
+
 fn hash_argon2(params: &Params, password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     argon2(params)
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(nfkc(password).as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| HashError::Argon2(e.to_string()))
 }
@@ -159,9 +165,16 @@ fn verify_any(params: &Params, stored: &str, password: &str) -> Verified {
                 needs_rehash: false,
             };
         };
-        let ok = argon2(params)
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let verify = |p: &str| {
+            argon2(params)
+                .verify_password(p.as_bytes(), &parsed)
+                .is_ok()
+        };
+        let normalized = nfkc(password);
+        let mut ok = verify(&normalized);
+        // Hashes written before passwords were normalised are of the password as typed.
+        let unnormalized = !ok && normalized != password && verify(password);
+        ok |= unnormalized;
         let current = parsed.algorithm.as_str() == "argon2id"
             && Params::try_from(&parsed).is_ok_and(|p| {
                 p.m_cost() == params.m_cost()
@@ -170,7 +183,7 @@ fn verify_any(params: &Params, stored: &str, password: &str) -> Verified {
             });
         return Verified {
             ok,
-            needs_rehash: ok && !current,
+            needs_rehash: ok && (!current || unnormalized),
         };
     }
     let ok = verify_scrypt(stored, password);
@@ -199,7 +212,7 @@ pub fn verify_scrypt(stored: &str, password: &str) -> bool {
 }
 
 fn scrypt_key(password: &str, salt: &str) -> Option<[u8; 64]> {
-    let normalized: String = password.nfkc().collect();
+    let normalized = nfkc(password);
     let params = scrypt::Params::new(14, 16, 1, 64).ok()?;
     let mut out = [0u8; 64];
     scrypt::scrypt(normalized.as_bytes(), salt.as_bytes(), &params, &mut out).ok()?;
@@ -280,6 +293,32 @@ mod tests {
             .unwrap();
         assert_eq!(
             old,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn argon2_compares_nfkc_normalised_passwords() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 1).unwrap();
+        // Fullwidth letters normalise to ASCII; a composed and a decomposed accent are equal.
+        let hash = hasher.hash("\u{ff50}ass-word").await.unwrap();
+        assert!(hasher.verify(&hash, "pass-word").await.unwrap().ok);
+        let hash = hasher.hash("caf\u{e9}-pass").await.unwrap();
+        assert!(hasher.verify(&hash, "cafe\u{301}-pass").await.unwrap().ok);
+        assert!(!hasher.verify(&hash, "cafe-pass").await.unwrap().ok);
+        // A hash of the password as typed (before normalisation) still verifies and asks to
+        // be replaced.
+        let params = Params::new(19456, 2, 1, None).unwrap();
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let raw = argon2(&params)
+            .hash_password("cafe\u{301}-pass".as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher.verify(&raw, "cafe\u{301}-pass").await.unwrap(),
             Verified {
                 ok: true,
                 needs_rehash: true
