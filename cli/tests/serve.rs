@@ -1,0 +1,402 @@
+//! The `portcullis` binary end to end: `serve` on a real port, `migrate`, and how both treat
+//! the secret.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const GOOD_SECRET: &str = "an-integration-test-secret-of-enough-length";
+
+/// Environment variables the binary reads; none may leak in from the environment running the
+/// tests.
+const ENV_VARS: &[&str] = &[
+    "PORTCULLIS_SECRET",
+    "BETTER_AUTH_SECRET",
+    "PORTCULLIS_CONFIG",
+    "PORTCULLIS_HOST",
+    "PORTCULLIS_PORT",
+    "PORTCULLIS_DATABASE_URL",
+    "PORTCULLIS_URL",
+    "PORTCULLIS_TRUSTED_ORIGINS",
+    "PORTCULLIS_IP_HEADERS",
+    "PORTCULLIS_RATE_LIMIT",
+    "PORTCULLIS_SECRET_FILE",
+    "PORTCULLIS_LOG",
+    "BETTER_AUTH_URL",
+];
+
+fn portcullis(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for var in ENV_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir)
+        .env("PORTCULLIS_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("auth.db").display())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running server, killed when dropped (also when a test fails half-way).
+struct Server {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Server {
+    fn start(mut cmd: Command, port: u16) -> Self {
+        let child = cmd
+            .args(["serve", "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start portcullis serve");
+        let mut server = Self {
+            child: Some(child),
+            port,
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(res) = http_get(self.port, "/api/auth/ok") {
+                if res.status == 200 {
+                    return;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let output = self.stop();
+                    panic!("the server exited early ({status}):\n{output}");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server and returns everything it printed.
+    fn stop(&mut self) -> String {
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("collect the server output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or_default());
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no end of headers in {text:?}")))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<HttpResponse> {
+    http_request(port, "GET", path, None)
+}
+
+fn run_to_end(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start portcullis");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll portcullis").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("portcullis did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("collect the output")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn serve_refuses_a_secret_shorter_than_32_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", "too-short-a-secret")
+        .args(["serve", "--port", &free_port().to_string()])
+        .args(["--database", &database_url(dir.path())]);
+
+    let output = run_to_end(cmd);
+
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 characters"), "{stderr}");
+    assert!(stderr.contains("portcullis secret"), "{stderr}");
+    assert!(
+        !dir.path().join("portcullis.secret").exists(),
+        "no secret file is written when a secret is given"
+    );
+}
+
+#[test]
+fn serve_without_a_secret_generates_one_beside_the_database_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_DATABASE_URL", database_url(&data));
+
+    let mut server = Server::start(cmd, free_port());
+    let output = server.stop();
+
+    let secret_file = data.join("portcullis.secret");
+    let secret = std::fs::read_to_string(&secret_file).expect("a generated secret file");
+    assert!(secret.trim().len() >= 32, "{secret:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the secret file is private: {mode:o}");
+    }
+    assert!(output.contains("PORTCULLIS_SECRET is not set"), "{output}");
+    assert!(
+        !output.contains(secret.trim()),
+        "the secret is never logged"
+    );
+    assert!(!dir.path().join("portcullis.secret").exists());
+}
+
+#[test]
+fn the_generated_secret_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path());
+
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_DATABASE_URL", &url);
+    let mut first = Server::start(cmd, free_port());
+    let res = http_request(
+        first.port,
+        "POST",
+        "/api/auth/sign-up/email",
+        Some(r#"{"name":"R","email":"restart@example.com","password":"restart-password"}"#),
+    )
+    .unwrap();
+    assert_eq!(res.status, 200, "{}", res.body);
+    let cookie = res
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    first.stop();
+    let secret = std::fs::read_to_string(dir.path().join("portcullis.secret")).unwrap();
+
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_DATABASE_URL", &url);
+    let second = Server::start(cmd, free_port());
+
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("portcullis.secret")).unwrap(),
+        secret
+    );
+    // The session cookie from before the restart still signs in.
+    let mut stream = TcpStream::connect(("127.0.0.1", second.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/auth/get-session HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.contains("restart@example.com"), "{raw}");
+}
+
+#[test]
+fn serve_answers_the_page_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()));
+    let mut server = Server::start(cmd, free_port());
+
+    let page = http_get(server.port, "/").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/html")));
+    let csp = page
+        .header("content-security-policy")
+        .expect("a Content-Security-Policy header");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        page.body.to_ascii_lowercase().contains("<html"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("/api/auth"),
+        "the page knows the base path"
+    );
+
+    let ok = http_get(server.port, "/api/auth/ok").unwrap();
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body, r#"{"ok":true}"#);
+    assert_eq!(ok.header("content-type"), Some("application/json"));
+
+    let session = http_get(server.port, "/api/auth/get-session").unwrap();
+    assert_eq!(session.status, 200);
+    assert_eq!(session.body, "null");
+
+    let missing = http_get(server.port, "/api/auth/nope").unwrap();
+    assert_eq!(missing.status, 404);
+    let missing = http_get(server.port, "/nope").unwrap();
+    assert_eq!(missing.status, 404);
+
+    let output = server.stop();
+    assert!(!output.contains(GOOD_SECRET), "the secret is never logged");
+    assert!(
+        !output.contains("PORTCULLIS_SECRET is not set"),
+        "no warning with a secret set: {output}"
+    );
+}
+
+#[test]
+fn migrate_twice_changes_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path());
+    let migrate = || {
+        let mut cmd = portcullis(dir.path());
+        cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+            .args(["migrate", "--database", &url]);
+        run_to_end(cmd)
+    };
+
+    let first = migrate();
+    assert!(first.status.success(), "{}", text(&first));
+    let created = String::from_utf8_lossy(&first.stdout).to_lowercase();
+    for table in ["\"user\"", "\"session\"", "\"account\"", "\"verification\""] {
+        assert!(
+            created.contains(&format!("create table {table}")),
+            "{table} in {created}"
+        );
+    }
+
+    let second = migrate();
+    assert!(second.status.success(), "{}", text(&second));
+    // Statements go to stdout, so a second run prints none; stderr says why.
+    assert_eq!(String::from_utf8_lossy(&second.stdout).trim(), "");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("up to date"), "{said}");
+    assert!(dir.path().join("auth.db").exists());
+}
+
+#[test]
+fn secret_prints_a_fresh_usable_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.arg("secret");
+
+    let a = run_to_end(cmd);
+    let mut cmd = portcullis(dir.path());
+    cmd.arg("secret");
+    let b = run_to_end(cmd);
+
+    assert!(a.status.success());
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&b.stdout).trim().to_owned(),
+    );
+    assert!(a.len() >= 32, "{a}");
+    assert_ne!(a, b);
+}
