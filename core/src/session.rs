@@ -24,7 +24,7 @@ impl Auth {
             opts.expires_in
         };
         let session = Session {
-            id: crate::crypto::generate_id(),
+            id: self.options().ids.generate(),
             expires_at: now + lifetime,
             token: random_string(32, ALPHANUMERIC),
             created_at: now,

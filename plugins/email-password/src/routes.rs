@@ -135,7 +135,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         hasher.hash(&body.password).await.map_err(hash_failed)?;
         let now = portcullis::time::now();
         let ghost = User {
-            id: portcullis::crypto::generate_id(),
+            id: auth.options().ids.generate(),
             name: body.name,
             email,
             email_verified: false,
@@ -151,7 +151,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let hash = hasher.hash(&body.password).await.map_err(hash_failed)?;
     let now = portcullis::time::now();
     let user = User {
-        id: portcullis::crypto::generate_id(),
+        id: auth.options().ids.generate(),
         name: body.name,
         email,
         email_verified: false,
@@ -162,7 +162,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         hidden: Default::default(),
     };
     let account = Account {
-        id: portcullis::crypto::generate_id(),
+        id: auth.options().ids.generate(),
         account_id: user.id.clone(),
         provider_id: CREDENTIAL_PROVIDER.into(),
         user_id: user.id.clone(),

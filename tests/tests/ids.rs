@@ -1,0 +1,58 @@
+//! Row ids: Better Auth's 32-character random ids by default, UUIDs when configured.
+
+use http::StatusCode;
+use portcullis::storage::IdStrategy;
+use portcullis_tests::{TestApp, PASSWORD};
+
+fn is_uuid_v4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && s.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
+        && parts[2].starts_with('4')
+}
+
+#[tokio::test]
+async fn ids_are_32_random_letters_and_digits_by_default() {
+    let mut app = TestApp::new().await;
+
+    let body = app.signed_up("ids@example.com").await;
+
+    let user_id = body["user"]["id"].as_str().unwrap();
+    assert_eq!(user_id.len(), 32);
+    assert!(user_id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let session_id = app.session().await["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(session_id.len(), 32);
+}
+
+#[tokio::test]
+async fn with_uuid_ids_users_sessions_and_accounts_get_uuids() {
+    let mut app = TestApp::build(|b| b.options(|o| o.ids = IdStrategy::Uuid)).await;
+
+    let body = app.signed_up("uuid@example.com").await;
+    let mut phone = app.new_client();
+    assert_eq!(
+        phone.sign_in("uuid@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
+
+    let user_id = body["user"]["id"].as_str().unwrap();
+    assert!(is_uuid_v4(user_id), "user id {user_id}");
+    let session = app.session().await;
+    let session_id = session["session"]["id"].as_str().unwrap();
+    assert!(is_uuid_v4(session_id), "session id {session_id}");
+    let phone_session = phone.session().await;
+    assert!(is_uuid_v4(phone_session["session"]["id"].as_str().unwrap()));
+    let account = app
+        .auth
+        .store()
+        .credential_account(user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(is_uuid_v4(&account.id), "account id {}", account.id);
+    // Session tokens stay Better Auth's 32-character tokens.
+    assert_eq!(session["session"]["token"].as_str().unwrap().len(), 32);
+}
