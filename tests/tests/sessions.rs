@@ -480,3 +480,82 @@ async fn revoking_without_a_session_is_unauthorized() {
         assert_eq!(res.code().as_deref(), Some("UNAUTHORIZED"), "{path}");
     }
 }
+
+// --- remember me -------------------------------------------------------------------------
+
+async fn signed_in_without_remember_me(app: &mut TestApp, email: &str) {
+    app.signed_up(email).await;
+    app.jar.clear();
+    let res = app
+        .post(
+            "/sign-in/email",
+            json!({ "email": email, "password": PASSWORD, "rememberMe": false }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn update_user_keeps_a_forgettable_session_forgettable() {
+    let mut app = TestApp::new().await;
+    signed_in_without_remember_me(&mut app, "keep-brief@example.com").await;
+
+    let res = app
+        .post("/update-user", json!({ "name": "Still Brief" }))
+        .await;
+
+    assert_eq!(res.status, StatusCode::OK);
+    let cookie = res.set_cookie(TOKEN_COOKIE).unwrap();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    assert!(!res.expires_cookie("better-auth.dont_remember"));
+    assert!(app.jar.get("better-auth.dont_remember").is_some());
+}
+
+#[tokio::test]
+async fn change_password_with_revocation_keeps_a_forgettable_session_forgettable() {
+    let mut app = TestApp::new().await;
+    signed_in_without_remember_me(&mut app, "brief-pw@example.com").await;
+
+    let res = app
+        .post(
+            "/change-password",
+            json!({
+                "currentPassword": PASSWORD,
+                "newPassword": "a-brand-new-password",
+                "revokeOtherSessions": true,
+            }),
+        )
+        .await;
+
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let cookie = res.set_cookie(TOKEN_COOKIE).unwrap();
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    let session = app.session().await;
+    let expires =
+        portcullis::time::parse(session["session"]["expiresAt"].as_str().unwrap()).unwrap();
+    assert!(expires < seconds_from_now(DAY + 60), "one day, not seven");
+}
+
+#[tokio::test]
+async fn signing_out_a_forgettable_session_clears_its_marker() {
+    let mut app = TestApp::new().await;
+    signed_in_without_remember_me(&mut app, "brief-out@example.com").await;
+
+    let res = app.post("/sign-out", json!({})).await;
+
+    assert!(res.expires_cookie(TOKEN_COOKIE));
+    assert!(res.expires_cookie("better-auth.dont_remember"));
+    assert!(app.jar.is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_remember_me_marker_does_not_stop_refresh() {
+    let mut app = TestApp::build(|b| b.options(|o| o.session.update_age = Duration::ZERO)).await;
+    app.signed_up("marker@example.com").await;
+    app.jar.set("better-auth.dont_remember", "true");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    let res = app.get("/get-session").await;
+
+    assert!(res.set_cookie(TOKEN_COOKIE).is_some(), "refreshed anyway");
+}
