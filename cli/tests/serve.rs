@@ -400,3 +400,56 @@ fn secret_prints_a_fresh_usable_secret() {
     assert!(a.len() >= 32, "{a}");
     assert_ne!(a, b);
 }
+
+#[test]
+fn serve_reports_a_port_already_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .args(["serve", "--port", &port.to_string()]);
+
+    let output = run_to_end(cmd);
+
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(stderr.contains(&port.to_string()), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()));
+    let mut server = Server::start(cmd, free_port());
+    let mut child = server.child.take().unwrap();
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    let output = child.wait_with_output().unwrap();
+    assert!(status.success(), "{status}: {}", text(&output));
+    assert!(
+        http_get(server.port, "/api/auth/ok").is_err(),
+        "nothing listens any more"
+    );
+}
