@@ -291,3 +291,40 @@ async fn adding_a_plugin_later_adds_its_columns_to_an_existing_database() {
         .unwrap();
     assert!(old.extra.get("nickname").is_some_and(|v| v.is_null()));
 }
+
+#[tokio::test]
+async fn server_only_fields_get_their_default_at_sign_up() {
+    let mut app = TestApp::build(|b| {
+        b.additional_field(
+            "user",
+            Field::new("plan", FieldType::String)
+                .server_only()
+                .default_value(portcullis::schema::DefaultValue::Str("free".into())),
+        )
+        .additional_field(
+            "user",
+            Field::new("credits", FieldType::Number)
+                .default_value(portcullis::schema::DefaultValue::Int(10)),
+        )
+    })
+    .await;
+
+    let res = app
+        .post(
+            "/sign-up/email",
+            json!({
+                "name": "Plan",
+                "email": "plan@example.com",
+                "password": PASSWORD,
+                "plan": "enterprise",
+            }),
+        )
+        .await;
+
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let user = &res.json()["user"];
+    assert_eq!(user["plan"], "free", "the client cannot choose it");
+    assert_eq!(user["credits"], 10);
+    let session = app.session().await;
+    assert_eq!(session["user"]["plan"], "free");
+}

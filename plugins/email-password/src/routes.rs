@@ -95,7 +95,8 @@ fn additional_fields(ctx: &Ctx) -> Result<serde_json::Map<String, Value>, ApiErr
             Some(v) => {
                 out.insert(field.name.clone(), v.clone());
             }
-            None if field.required && field.input => {
+            // A field with a default is filled in when the row is created.
+            None if field.required && field.input && field.default.is_none() => {
                 return Err(ApiError::bad_request(core::MISSING_FIELD)
                     .with_message(format!("{} is required", field.name)));
             }
