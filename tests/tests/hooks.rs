@@ -391,3 +391,67 @@ async fn a_before_hook_can_rewrite_the_body() {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["user"]["name"], "Padded");
 }
+
+// --- rewriting headers: a bearer-token plugin --------------------------------------------
+
+/// Accepts `Authorization: Bearer <token>` by rewriting it into the session cookie, as Better
+/// Auth's bearer plugin does.
+struct BearerLike;
+
+impl Plugin for BearerLike {
+    fn id(&self) -> &'static str {
+        "bearer-like"
+    }
+
+    fn hooks(&self) -> Vec<Hook> {
+        vec![Hook::before(Matcher::Any, |ctx: Ctx| {
+            let auth = ctx.auth().clone();
+            let bearer = ctx
+                .header(http::header::AUTHORIZATION)
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            async move {
+                // Reading the session first caches "no session" for this request; the
+                // rewrite must not keep that stale answer.
+                let _ = ctx.session().await?;
+                let Some(token) = bearer else {
+                    return Ok(Before::Continue);
+                };
+                let cookie = format!(
+                    "{}={}",
+                    auth.cookies().session_token,
+                    portcullis::cookies::encode_uri_component(&auth.secret().sign(&token))
+                );
+                let mut headers = http::HeaderMap::new();
+                headers.insert(
+                    http::header::COOKIE,
+                    http::HeaderValue::from_str(&cookie).map_err(|_| ApiError::unauthorized())?,
+                );
+                Ok(Before::Rewrite {
+                    body: None,
+                    headers,
+                })
+            }
+        })]
+    }
+}
+
+#[tokio::test]
+async fn a_before_hook_can_rewrite_the_cookie_header() {
+    let mut browser = TestApp::build(|b| b.plugin(BearerLike)).await;
+    let token = browser.signed_up("bearer@example.com").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut mobile = browser.new_client();
+    mobile.set_default_header("authorization", &format!("Bearer {token}"));
+
+    let session = mobile.get("/get-session").await.json();
+    let updated = mobile
+        .post("/update-user", json!({ "name": "From Mobile" }))
+        .await;
+
+    assert_eq!(session["session"]["token"], token.as_str());
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+    assert_eq!(browser.session().await["user"]["name"], "From Mobile");
+}
