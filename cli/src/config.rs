@@ -316,6 +316,13 @@ impl Config {
         Ok(self.builder()?.secret(secret).build().await?)
     }
 
+    /// An engine for schema work (`migrate`). The secret signs nothing there, so a throwaway
+    /// one is used rather than reading the secret file or creating one as a side effect.
+    pub(crate) async fn build_auth_for_migrations(&self) -> Result<Auth, CliError> {
+        let secret = portcullis::crypto::Secret::generate();
+        Ok(self.builder()?.secret(secret.expose()).build().await?)
+    }
+
     /// The merged schema of the configured plugins, without touching a database.
     pub(crate) fn schema(&self) -> Result<portcullis::schema::Schema, CliError> {
         Ok(self.builder()?.schema()?)

@@ -63,6 +63,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        // Standard output carries data (SQL, a secret); logs must never mix into it.
+        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -120,7 +122,7 @@ enum CliError {
 }
 
 async fn migrate(config: Config, dry_run: bool) -> Result<(), CliError> {
-    let auth = config.build_auth().await?;
+    let auth = config.build_auth_for_migrations().await?;
     let statements = if dry_run {
         auth.migration_plan().await?
     } else {

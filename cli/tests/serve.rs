@@ -453,3 +453,75 @@ fn serve_stops_cleanly_on_sigterm() {
         "nothing listens any more"
     );
 }
+
+#[test]
+fn migrate_needs_no_secret_and_a_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(dir.path());
+    let migrate = |extra: &[&str]| {
+        let mut cmd = portcullis(dir.path());
+        cmd.args(["migrate", "--database", &url]).args(extra);
+        run_to_end(cmd)
+    };
+
+    let dry = migrate(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    let planned = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(planned.contains("create table"), "{planned}");
+
+    // The dry run created nothing: the real run has the same statements to make.
+    let real = migrate(&[]);
+    assert!(real.status.success(), "{}", text(&real));
+    assert_eq!(String::from_utf8_lossy(&real.stdout), planned);
+    // Neither run needed a secret, so neither wrote one.
+    assert!(
+        !dir.path().join("portcullis.secret").exists(),
+        "migrate wrote a secret file"
+    );
+}
+
+#[test]
+fn generate_prints_only_sql_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    // Log everything: none of it may reach standard output.
+    cmd.env("PORTCULLIS_LOG", "trace")
+        .args(["generate", "--dialect", "sqlite"]);
+
+    let output = run_to_end(cmd);
+
+    assert!(output.status.success(), "{}", text(&output));
+    let sql = String::from_utf8_lossy(&output.stdout);
+    assert!(sql.contains("create table"), "{sql}");
+    for line in sql.lines().filter(|l| !l.trim().is_empty()) {
+        let l = line.trim_start().to_ascii_lowercase();
+        assert!(
+            l.starts_with("create")
+                || l.starts_with("--")
+                || l.starts_with(')')
+                || l.starts_with('"'),
+            "not SQL: {line}"
+        );
+    }
+}
+
+#[test]
+fn serve_logs_go_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_DATABASE_URL", database_url(dir.path()));
+    let mut server = Server::start(cmd, free_port());
+    let child = server.child.take().unwrap();
+    let mut child = child;
+    let _ = child.kill();
+
+    let output = child.wait_with_output().unwrap();
+
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PORTCULLIS_SECRET is not set"), "{stderr}");
+}
