@@ -269,3 +269,60 @@ async fn a_password_under_the_body_limit_but_over_the_length_limit_is_refused_be
         assert_eq!(res.code().as_deref(), Some("PASSWORD_TOO_LONG"));
     }
 }
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_not_a_crash() {
+    let mut app = TestApp::new().await;
+    let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+
+    let res = app
+        .post_raw("/sign-in/email", Some("application/json"), body)
+        .await;
+
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.code().as_deref(), Some("BAD_REQUEST"));
+}
+
+#[tokio::test]
+async fn mounted_under_a_prefix_the_engine_sees_paths_relative_to_it() {
+    // What axum's `nest_service("/api/auth", auth.service())` passes on.
+    let app = TestApp::new().await;
+    let nested = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .body(Full::<bytes::Bytes>::default())
+            .expect("a valid request")
+    };
+
+    let ok = app.auth.handle_nested(nested("/ok")).await;
+    let full = app.auth.handle_nested(nested("/api/auth/ok")).await;
+    let slash = app.auth.handle_nested(nested("/ok/")).await;
+
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(full.status(), StatusCode::NOT_FOUND);
+    assert_eq!(slash.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_custom_base_path_moves_every_route() {
+    let app = TestApp::build(|b| b.base_path("/auth/v1/")).await;
+    let get = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .body(Full::<bytes::Bytes>::default())
+            .expect("a valid request")
+    };
+
+    assert_eq!(
+        app.auth.handle(get("/auth/v1/ok")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.auth.handle(get("/api/auth/ok")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.auth.handle(get("/auth/v1ok")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
