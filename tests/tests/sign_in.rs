@@ -141,6 +141,49 @@ async fn sign_in_with_a_callback_url_asks_the_client_to_redirect() {
     assert!(body["token"].is_string());
     assert_eq!(res.header("location"), Some("/dashboard"));
     assert!(res.set_cookie("better-auth.session_token").is_some());
+    // Keys in Better Auth's order.
+    let text = res.text();
+    let token = body["token"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            r#"{{"redirect":true,"token":"{token}","url":"/dashboard","user":{{"#
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_callback_url_asks_for_no_redirect() {
+    let mut app = app_with_user("emptycb@example.com").await;
+
+    let res = app
+        .post(
+            "/sign-in/email",
+            json!({ "email": "emptycb@example.com", "password": PASSWORD, "callbackURL": "" }),
+        )
+        .await;
+
+    assert_eq!(res.status, StatusCode::OK);
+    let body = res.json();
+    assert_eq!(body["redirect"], false);
+    assert_eq!(body["url"], "");
+    assert_eq!(res.header("location"), None);
+}
+
+#[tokio::test]
+async fn the_sign_in_answer_has_better_auths_key_order() {
+    let mut app = app_with_user("order@example.com").await;
+
+    let res = app.sign_in("order@example.com", PASSWORD).await;
+
+    let token = res.json()["token"].as_str().unwrap().to_owned();
+    assert!(
+        res.text().starts_with(&format!(
+            r#"{{"redirect":false,"token":"{token}","user":{{"#
+        )),
+        "{}",
+        res.text()
+    );
 }
 
 #[tokio::test]

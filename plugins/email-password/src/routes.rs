@@ -297,20 +297,18 @@ async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let session = auth
         .create_session(store, &ctx, &user.id, dont_remember)
         .await?;
-    let mut out = json!({
-        "redirect": body.callback_url.is_some(),
-        "token": session.token,
-        "user": user,
-    });
+    // Better Auth's answer, in its key order: `url` only when sent, and an empty one asks for
+    // no redirect.
+    let redirect_to = body.callback_url.as_deref().filter(|u| !u.is_empty());
+    let mut out = serde_json::Map::new();
+    out.insert("redirect".into(), redirect_to.is_some().into());
+    out.insert("token".into(), session.token.clone().into());
     if let Some(url) = &body.callback_url {
-        out["url"] = json!(url);
+        out.insert("url".into(), url.clone().into());
     }
-    let mut reply = auth.signed_in_reply(&ctx, out, session, user, dont_remember);
-    if let Some(url) = body
-        .callback_url
-        .as_deref()
-        .and_then(|u| HeaderValue::from_str(u).ok())
-    {
+    out.insert("user".into(), json!(user));
+    let mut reply = auth.signed_in_reply(&ctx, out.into(), session, user, dont_remember);
+    if let Some(url) = redirect_to.and_then(|u| HeaderValue::from_str(u).ok()) {
         reply.headers_mut().insert(header::LOCATION, url);
     }
     Ok(reply)
