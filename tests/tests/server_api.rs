@@ -13,7 +13,10 @@ fn cookie_headers(set_cookies: &[&str]) -> HeaderMap {
         .collect::<Vec<_>>()
         .join("; ");
     let mut h = HeaderMap::new();
-    h.insert(header::COOKIE, HeaderValue::from_str(&cookie).expect("a valid Cookie header"));
+    h.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&cookie).expect("a valid Cookie header"),
+    );
     h
 }
 
