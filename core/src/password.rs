@@ -4,11 +4,17 @@
 //! Hashing is CPU-bound for tens of milliseconds, so it never runs on the async workers: each
 //! hash runs on tokio's blocking pool, and a semaphore bounds how many run at once (one per
 //! core by default), so a flood of sign-ins queues instead of starving everything else.
+//!
+//! argon2 works in `m` KiB of memory (19 MiB by default). The hasher keeps one such buffer per
+//! permit and reuses it, rather than allocating and faulting in a fresh one for every hash:
+//! memory stays bounded at `concurrency × m` under any load, and no time goes to page faults.
+//! Argon2's first pass writes every block before reading it, so a reused buffer needs no
+//! clearing and gives exactly the hash a fresh one would.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
@@ -68,6 +74,27 @@ struct Inner {
     /// A real hash of a random password: verifying against it costs what a real check costs,
     /// so an unknown email answers in the same time as a wrong password.
     dummy: String,
+    /// Idle argon2 working memory, `params.block_count()` blocks each: at most one per permit,
+    /// made on first use and kept.
+    memory: Mutex<Vec<Vec<Block>>>,
+}
+
+impl Inner {
+    /// Runs `f` with a working-memory buffer of this hasher, returning the buffer afterwards.
+    fn with_memory<T>(&self, f: impl FnOnce(&mut Vec<Block>) -> T) -> T {
+        let mut buf = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        let out = f(&mut buf);
+        self.memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+        out
+    }
 }
 
 impl PasswordHasher {
@@ -81,12 +108,14 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Argon2(e.to_string()))?;
         let dummy_password = crate::crypto::random_string(24, crate::crypto::ALPHANUMERIC);
-        let dummy = hash_argon2(&params, &dummy_password)?;
+        // The dummy's buffer is dropped: an idle server keeps no argon2 memory.
+        let dummy = hash_argon2(&params, &mut Vec::new(), &dummy_password)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 permits: Semaphore::new(concurrency.max(1)),
                 dummy,
+                memory: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -116,7 +145,7 @@ impl PasswordHasher {
     /// A new argon2id hash (PHC string) of `password`.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        self.run(move |inner| hash_argon2(&inner.params, &password))
+        self.run(move |inner| inner.with_memory(|mem| hash_argon2(&inner.params, mem, &password)))
             .await?
     }
 
@@ -124,8 +153,10 @@ impl PasswordHasher {
     /// `salt:key` hex format. Anything else never matches.
     pub async fn verify(&self, stored: &str, password: &str) -> Result<Verified, HashError> {
         let (stored, password) = (stored.to_owned(), password.to_owned());
-        self.run(move |inner| verify_any(&inner.params, &stored, &password))
-            .await
+        self.run(move |inner| {
+            inner.with_memory(|mem| verify_any(&inner.params, mem, &stored, &password))
+        })
+        .await
     }
 
     /// Spends the time of a real verification and fails: for unknown users, so that they
@@ -133,7 +164,9 @@ impl PasswordHasher {
     pub async fn verify_dummy(&self, password: &str) -> Result<(), HashError> {
         let password = password.to_owned();
         self.run(move |inner| {
-            let _ = verify_any(&inner.params, &inner.dummy, &password);
+            inner.with_memory(|mem| {
+                let _ = verify_any(&inner.params, mem, &inner.dummy, &password);
+            })
         })
         .await
     }
@@ -149,15 +182,94 @@ fn nfkc(password: &str) -> String {
     password.nfkc().collect()
 }
 
-fn hash_argon2(params: &Params, password: &str) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2(params)
-        .hash_password(nfkc(password).as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Argon2(e.to_string()))
+fn hash_error(e: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(e.to_string())
 }
 
-fn verify_any(params: &Params, stored: &str, password: &str) -> Verified {
+/// The first `n` blocks of `memory`, growing it to `n` blocks if it is shorter.
+fn blocks(memory: &mut Vec<Block>, n: usize) -> &mut [Block] {
+    if memory.len() < n {
+        memory.resize(n, Block::default());
+    }
+    &mut memory[..n]
+}
+
+/// A new argon2id PHC string of NFKC(`password`) with a random salt, computed in `memory`: the
+/// string `argon2`'s `PasswordHasher::hash_password` writes.
+fn hash_argon2(
+    params: &Params,
+    memory: &mut Vec<Block>,
+    password: &str,
+) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(hash_error)?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let mem = blocks(memory, params.block_count());
+    let output = Output::init_with(len, |out| {
+        argon2(params)
+            .hash_password_into_with_memory(nfkc(password).as_bytes(), salt_bytes, out, &mut *mem)
+            .map_err(Into::into)
+    })
+    .map_err(hash_error)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(hash_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` (as given) matches the argon2 hash `parsed`: what `argon2`'s
+/// `PasswordVerifier::verify_password` computes (the stored algorithm, version, parameters,
+/// salt and output length; a constant-time comparison), with `memory` as working memory when
+/// the stored parameters fit in this hasher's (`params`).
+fn verify_argon2(
+    params: &Params,
+    memory: &mut Vec<Block>,
+    parsed: &PasswordHash<'_>,
+    password: &str,
+) -> bool {
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let Ok(stored) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let n = stored.block_count();
+    // A hash made with more memory than ours (an older, costlier setting) gets a buffer of its
+    // own, so the kept buffers never grow past this hasher's parameters.
+    let mut own = Vec::new();
+    let mem = if n <= params.block_count() {
+        blocks(memory, n)
+    } else {
+        blocks(&mut own, n)
+    };
+    let ctx = Argon2::new(algorithm, version.unwrap_or_default(), stored);
+    Output::init_with(expected.len(), |out| {
+        ctx.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut *mem)
+            .map_err(Into::into)
+    })
+    // `Output`'s equality is constant-time.
+    .is_ok_and(|computed| computed == expected)
+}
+
+fn verify_any(params: &Params, memory: &mut Vec<Block>, stored: &str, password: &str) -> Verified {
     if stored.starts_with("$argon2") {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return Verified {
@@ -165,11 +277,7 @@ fn verify_any(params: &Params, stored: &str, password: &str) -> Verified {
                 needs_rehash: false,
             };
         };
-        let verify = |p: &str| {
-            argon2(params)
-                .verify_password(p.as_bytes(), &parsed)
-                .is_ok()
-        };
+        let mut verify = |p: &str| verify_argon2(params, memory, &parsed, p);
         let normalized = nfkc(password);
         let mut ok = verify(&normalized);
         // Hashes written before passwords were normalised are of the password as typed.
@@ -230,6 +338,7 @@ pub fn scrypt_hash_with_salt(password: &str, salt_hex: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
     /// Written by Better Auth 1.7.25 for `password123` (captured from the reference server).
     const BETTER_AUTH_HASH: &str = "0d9f7c443c058d3e25713b85e5cee0ac:48c1e31fd03a57a56eec06d97c1a3e4b01d5fa92799ee86508aa3bace2f8ff42f56a4516b5461e03af414e58523862d59eeb44d4a770619c63a6e998ad68765a";
@@ -263,7 +372,7 @@ mod tests {
             "$argon2id$garbage",
         ] {
             assert!(
-                !verify_any(&Params::default(), bad, "password123").ok,
+                !verify_any(&Params::default(), &mut Vec::new(), bad, "password123").ok,
                 "{bad}"
             );
         }
@@ -324,6 +433,93 @@ mod tests {
                 needs_rehash: true
             }
         );
+    }
+
+    fn small(m: u32) -> Params {
+        Params::new(m, 2, 1, None).unwrap()
+    }
+
+    #[test]
+    fn reused_memory_gives_argon2s_own_hashes() {
+        let params = small(256);
+        let stock = argon2(&params);
+        let mut mem = Vec::new();
+        // Ours, checked by the argon2 crate's verifier (twice through one dirty buffer).
+        for pw in ["first password", "second password"] {
+            let ours = hash_argon2(&params, &mut mem, pw).unwrap();
+            assert!(ours.starts_with("$argon2id$v=19$m=256,t=2,p=1$"), "{ours}");
+            let parsed = PasswordHash::new(&ours).unwrap();
+            assert!(stock.verify_password(pw.as_bytes(), &parsed).is_ok());
+            assert!(stock.verify_password(b"other", &parsed).is_err());
+        }
+        // The argon2 crate's, checked by ours.
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let theirs = stock
+            .hash_password(b"third password", &salt)
+            .unwrap()
+            .to_string();
+        let parsed = PasswordHash::new(&theirs).unwrap();
+        assert!(verify_argon2(&params, &mut mem, &parsed, "third password"));
+        assert!(!verify_argon2(&params, &mut mem, &parsed, "third passwore"));
+        assert_eq!(mem.len(), params.block_count());
+        // Argon2i/argon2d hashes and other output lengths verify as the crate verifies them.
+        for alg in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let p = Params::new(128, 1, 1, Some(16)).unwrap();
+            let other = Argon2::new(alg, Version::V0x10, p)
+                .hash_password(b"pw-pw-pw-pw", &salt)
+                .unwrap()
+                .to_string();
+            let parsed = PasswordHash::new(&other).unwrap();
+            assert!(
+                verify_argon2(&params, &mut mem, &parsed, "pw-pw-pw-pw"),
+                "{other}"
+            );
+            assert!(
+                !verify_argon2(&params, &mut mem, &parsed, "pw-pw-pw-px"),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_costlier_stored_hash_does_not_grow_the_kept_buffer() {
+        let costly = hash_argon2(&small(1024), &mut Vec::new(), "pw-pw-pw-pw").unwrap();
+        let mut mem = Vec::new();
+        let v = verify_any(&small(256), &mut mem, &costly, "pw-pw-pw-pw");
+        assert_eq!(
+            v,
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        assert!(mem.len() <= small(256).block_count());
+    }
+
+    #[tokio::test]
+    async fn at_most_one_buffer_per_permit_is_kept() {
+        let hasher = PasswordHasher::new(
+            Argon2Params {
+                memory_kib: 256,
+                iterations: 1,
+                parallelism: 1,
+            },
+            2,
+        )
+        .unwrap();
+        assert!(hasher.inner.memory.lock().unwrap().is_empty());
+        let jobs: Vec<_> = (0..16)
+            .map(|i| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.hash(&format!("password-{i}")).await })
+            })
+            .collect();
+        for j in jobs {
+            let hash = j.await.unwrap().unwrap();
+            assert!(!hasher.verify(&hash, "nope").await.unwrap().ok);
+        }
+        let kept = hasher.inner.memory.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept} buffers kept");
     }
 
     #[tokio::test]
