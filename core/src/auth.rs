@@ -626,11 +626,11 @@ where
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    match media.as_str() {
-        "application/json" => serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+    let body = match media.as_str() {
+        "application/json" => serde_json::from_slice(&bytes).map_err(|_| {
             ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
                 .with_message("Invalid JSON in request body")
-        }),
+        })?,
         "application/x-www-form-urlencoded" if endpoint.accepts_form => {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|_| ApiError::validation("[body] Invalid form body"))?;
@@ -638,7 +638,7 @@ where
             for (k, v) in pairs {
                 map.entry(k).or_insert(serde_json::Value::String(v));
             }
-            Ok(Some(serde_json::Value::Object(map)))
+            serde_json::Value::Object(map)
         }
         _ => {
             let allowed = if endpoint.accepts_form {
@@ -651,14 +651,31 @@ where
                 .filter(|c| !c.is_control())
                 .take(100)
                 .collect();
-            Err(ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 codes::UNSUPPORTED_MEDIA_TYPE,
             )
             .with_message(format!(
                 "Content-Type \"{shown}\" is not allowed. Allowed types: {allowed}"
-            )))
+            )));
         }
+    };
+    // Not every database stores NUL in text (PostgreSQL refuses it): refuse it at the door,
+    // so every backend answers alike.
+    if contains_nul(&body) {
+        return Err(ApiError::validation(
+            "[body] Text may not contain NUL characters",
+        ));
+    }
+    Ok(Some(body))
+}
+
+fn contains_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(contains_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 

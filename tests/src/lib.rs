@@ -8,6 +8,8 @@
 //!
 //! Helpers panic with a message when setup fails: they exist for tests only.
 
+pub mod db;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -48,12 +50,13 @@ pub struct TestApp {
     /// Headers sent with every request of this client (unless the request sets them).
     pub default_headers: HeaderMap,
     dir: Arc<TempDir>,
+    db: Arc<Option<db::TestDb>>,
 }
 
 impl std::fmt::Debug for TestApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestApp")
-            .field("dir", &self.dir.path())
+            .field("database", &self.database_url())
             .field("jar", &self.jar)
             .finish_non_exhaustive()
     }
@@ -94,14 +97,27 @@ impl TestApp {
         configure: impl FnOnce(AuthBuilder) -> AuthBuilder,
     ) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let db = dir.path().join("auth.db");
+        let file = dir.path().join("auth.db");
         if let Some(source) = source {
-            std::fs::copy(source, &db).expect("copy the database fixture");
+            std::fs::copy(source, &file).expect("copy the database fixture");
         }
+        // A fixture copy is SQLite by nature; everything else runs on TEST_BACKEND.
+        let server = match (source, db::Backend::from_env()) {
+            (None, Some(backend)) => Some(
+                db::TestDb::new(backend)
+                    .await
+                    .expect("TEST_BACKEND names a database whose TEST_*_URL is not set"),
+            ),
+            _ => None,
+        };
+        let url = match &server {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", file.display()),
+        };
         let builder = Auth::builder()
             .secret(SECRET)
             .base_url(BASE_URL)
-            .database(format!("sqlite://{}", db.display()))
+            .database(url)
             .options(|o| o.rate_limit.enabled = false)
             .plugin(plugin);
         let auth = configure(builder).build().await.expect("build the engine");
@@ -111,6 +127,7 @@ impl TestApp {
             jar: CookieJar::default(),
             default_headers: HeaderMap::new(),
             dir: Arc::new(dir),
+            db: Arc::new(server),
         }
     }
 
@@ -121,12 +138,16 @@ impl TestApp {
             jar: CookieJar::default(),
             default_headers: HeaderMap::new(),
             dir: self.dir.clone(),
+            db: self.db.clone(),
         }
     }
 
-    /// The SQLite file the engine stores into.
-    pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("auth.db")
+    /// The URL of the database the engine stores into (another engine may open it too).
+    pub fn database_url(&self) -> String {
+        match self.db.as_ref() {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("auth.db").display()),
+        }
     }
 
     /// Sends `name: value` with every later request of this client.

@@ -8,7 +8,7 @@ async fn racing_sign_ups_for_one_email_create_one_user() {
     let app = TestApp::new().await;
 
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..50 {
         let mut client = app.new_client();
         tasks.push(tokio::spawn(async move {
             client.sign_up("race@example.com", PASSWORD).await.status
@@ -24,7 +24,7 @@ async fn racing_sign_ups_for_one_email_create_one_user() {
         .iter()
         .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
         .count();
-    assert_eq!((ok, taken), (1, 7), "{statuses:?}");
+    assert_eq!((ok, taken), (1, 49), "{statuses:?}");
     let user = app
         .auth
         .store()
@@ -36,6 +36,28 @@ async fn racing_sign_ups_for_one_email_create_one_user() {
         app.auth.store().accounts_of(&user.id).await.unwrap().len(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_parallel_sign_ups_create_two_hundred_users() {
+    let app = TestApp::new().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut client = app.new_client();
+        tasks.push(tokio::spawn(async move {
+            client
+                .sign_up(&format!("crowd-{i}@example.com"), PASSWORD)
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let users = app.auth.adapter().count("user", &[]).await.unwrap();
+    let accounts = app.auth.adapter().count("account", &[]).await.unwrap();
+    let sessions = app.auth.adapter().count("session", &[]).await.unwrap();
+    assert_eq!((users, accounts, sessions), (200, 200, 200));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,34 @@
 macro_rules! sql_adapter {
     ($adapter:ident, $tx:ident, $dialect:expr) => {
         $crate::storage::driver::sql_adapter!(@ops $adapter, $dialect, this, guard => (), &this.pool);
-        $crate::storage::driver::sql_adapter!(@ops $tx, $dialect, this, guard => this.tx.lock().await, &mut **guard);
+        $crate::storage::driver::sql_adapter!(@ops $tx, $dialect, this, guard => this.tx.lock().await,
+            &mut **guard.as_mut().ok_or_else(|| $crate::storage::StorageError::Unknown("transaction already finished".into()))?);
 
         impl $crate::storage::Transaction for $tx {
-            fn commit(self: Box<Self>) -> $crate::BoxFuture<'static, Result<(), $crate::storage::StorageError>> {
-                Box::pin(async move { Ok(self.tx.into_inner().commit().await?) })
+            fn commit(mut self: Box<Self>) -> $crate::BoxFuture<'static, Result<(), $crate::storage::StorageError>> {
+                let tx = self.tx.get_mut().take();
+                Box::pin(async move {
+                    match tx {
+                        Some(tx) => Ok(tx.commit().await?),
+                        None => Err($crate::storage::StorageError::Unknown("transaction already finished".into())),
+                    }
+                })
+            }
+        }
+
+        impl Drop for $tx {
+            /// Rolls back at once when dropped without commit. (sqlx would only queue the
+            /// rollback until the connection is next used, leaving its locks held meanwhile.)
+            fn drop(&mut self) {
+                if let Some(tx) = self.tx.get_mut().take() {
+                    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                        handle.spawn(async move {
+                            if let Err(e) = tx.rollback().await {
+                                tracing::warn!(error = %e, "rollback failed");
+                            }
+                        });
+                    }
+                }
             }
         }
     };

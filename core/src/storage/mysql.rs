@@ -27,7 +27,7 @@ pub struct MysqlAdapter {
 /// A transaction on the MySQL pool.
 #[derive(Debug)]
 pub struct MysqlTx {
-    tx: tokio::sync::Mutex<sqlx::Transaction<'static, MySql>>,
+    tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, MySql>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
 }
@@ -61,7 +61,7 @@ impl MysqlAdapter {
     async fn begin_tx(&self) -> Result<MysqlTx, StorageError> {
         let tx = self.pool.begin().await?;
         Ok(MysqlTx {
-            tx: tokio::sync::Mutex::new(tx),
+            tx: tokio::sync::Mutex::new(Some(tx)),
             schema: self.schema.clone(),
             ids: self.ids,
         })
@@ -159,6 +159,19 @@ fn decode_row(table: &Table, row: &MySqlRow, offset: usize) -> Result<Row, Stora
         } else {
             raw.type_info().name().to_owned()
         };
+        let binary = matches!(
+            my_type.as_str(),
+            "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "VARBINARY" | "BINARY"
+        );
+        // Text without a character set (MariaDB's JSON, binary collations) arrives as bytes.
+        let text = || -> Result<String, StorageError> {
+            if binary {
+                String::from_utf8(row.try_get::<Vec<u8>, _>(idx)?)
+                    .map_err(|_| bad("not UTF-8 text".into()))
+            } else {
+                Ok(row.try_get::<String, _>(idx)?)
+            }
+        };
         let value = match (f.ty, my_type.as_str()) {
             (_, "NULL") => Value::Null,
             (FieldType::Boolean, _) => Value::Bool(row.try_get::<bool, _>(idx)?),
@@ -166,7 +179,7 @@ fn decode_row(table: &Table, row: &MySqlRow, offset: usize) -> Result<Row, Stora
                 Value::Date(row.try_get::<DateTime<Utc>, _>(idx)?)
             }
             (FieldType::Date, _) => {
-                let s: String = row.try_get(idx)?;
+                let s = text()?;
                 Value::Date(
                     crate::time::parse(&s).ok_or_else(|| bad(format!("not a timestamp: {s}")))?,
                 )
@@ -178,13 +191,13 @@ fn decode_row(table: &Table, row: &MySqlRow, offset: usize) -> Result<Row, Stora
             (FieldType::String, "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT") => {
                 Value::String(row.try_get::<i64, _>(idx)?.to_string())
             }
-            (FieldType::String, _) => Value::String(row.try_get::<String, _>(idx)?),
+            (FieldType::String, _) => Value::String(text()?),
             (FieldType::Json, "JSON") => Value::Json(
                 row.try_get::<sqlx::types::Json<serde_json::Value>, _>(idx)?
                     .0,
             ),
             (FieldType::Json, _) => {
-                let s: String = row.try_get(idx)?;
+                let s = text()?;
                 Value::Json(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
             }
         };

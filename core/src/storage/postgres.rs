@@ -26,7 +26,7 @@ pub struct PostgresAdapter {
 /// A transaction on the PostgreSQL pool.
 #[derive(Debug)]
 pub struct PostgresTx {
-    tx: tokio::sync::Mutex<sqlx::Transaction<'static, Postgres>>,
+    tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, Postgres>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
 }
@@ -56,7 +56,7 @@ impl PostgresAdapter {
     async fn begin_tx(&self) -> Result<PostgresTx, StorageError> {
         let tx = self.pool.begin().await?;
         Ok(PostgresTx {
-            tx: tokio::sync::Mutex::new(tx),
+            tx: tokio::sync::Mutex::new(Some(tx)),
             schema: self.schema.clone(),
             ids: self.ids,
         })

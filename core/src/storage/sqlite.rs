@@ -30,7 +30,7 @@ pub struct SqliteAdapter {
 /// A transaction on the SQLite pool.
 #[derive(Debug)]
 pub struct SqliteTx {
-    tx: tokio::sync::Mutex<sqlx::Transaction<'static, Sqlite>>,
+    tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, Sqlite>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
 }
@@ -80,7 +80,7 @@ impl SqliteAdapter {
         // upgrading from read to write; the busy timeout queues them instead.
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(SqliteTx {
-            tx: tokio::sync::Mutex::new(tx),
+            tx: tokio::sync::Mutex::new(Some(tx)),
             schema: self.schema.clone(),
             ids: self.ids,
         })
