@@ -44,6 +44,16 @@ impl Default for SessionOptions {
     }
 }
 
+/// Switches for the origin and redirect checks. Both are on by default; turn them off only
+/// for a server that no browser talks to.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityOptions {
+    /// Skips the Origin/CSRF check of state-changing requests.
+    pub disable_csrf_check: bool,
+    /// Skips the validation of redirect targets (`callbackURL` and the like).
+    pub disable_origin_check: bool,
+}
+
 /// Engine options. Plugins have options of their own.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -73,6 +83,8 @@ pub struct Options {
     pub ids: crate::storage::IdStrategy,
     /// Table and column names, and fields the application adds to core tables.
     pub schema: crate::schema::SchemaOptions,
+    /// Origin/CSRF and redirect checks.
+    pub security: SecurityOptions,
 }
 
 impl Default for Options {
@@ -90,6 +102,7 @@ impl Default for Options {
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ids: crate::storage::IdStrategy::default(),
             schema: crate::schema::SchemaOptions::default(),
+            security: SecurityOptions::default(),
         }
     }
 }
@@ -235,6 +248,10 @@ impl AuthBuilder {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
         let cookies = CookieJarConfig::new(&options.cookies, https);
+        let trusted = crate::origin::TrustedOrigins::new(
+            options.base_url.as_deref(),
+            &options.trusted_origins,
+        )?;
         let hasher = PasswordHasher::new(options.argon2, options.hash_concurrency)
             .map_err(|e| Error::Config(e.to_string()))?;
         let rate_limiter = options
@@ -264,6 +281,7 @@ impl AuthBuilder {
                 rate_limiter,
                 error_codes,
                 plugins: self.plugins,
+                trusted,
             }),
         })
     }
@@ -290,6 +308,7 @@ pub(crate) struct AuthInner {
     rate_limiter: Option<RateLimiter>,
     error_codes: Vec<ErrorCode>,
     plugins: Vec<Arc<dyn Plugin>>,
+    trusted: crate::origin::TrustedOrigins,
 }
 
 /// The authentication engine. Cheap to clone; every clone is the same engine.
@@ -396,6 +415,12 @@ impl Auth {
         Ok(self.inner.db.migrate(true).await?)
     }
 
+    /// The origins this server trusts (its own and the configured ones), for plugins that
+    /// validate redirect targets of their own.
+    pub fn trusted_origins(&self) -> &crate::origin::TrustedOrigins {
+        &self.inner.trusted
+    }
+
     /// The server-side API: every endpoint as a Rust call, through the same hooks.
     pub fn api(&self) -> crate::api::Api<'_> {
         crate::api::Api::new(self)
@@ -476,6 +501,18 @@ impl Auth {
             Err(e) => return render(Reply::from_error(&e)),
         };
         let query = parts.uri.query().map(parse_query).unwrap_or_default();
+        let checked = crate::origin::Checked {
+            method: &parts.method,
+            headers: &parts.headers,
+            body: body.as_ref(),
+            query: &query,
+            login: endpoint.login,
+        };
+        if let Err(e) =
+            crate::origin::check(&self.inner.trusted, &self.inner.options.security, checked)
+        {
+            return render(Reply::from_error(&e));
+        }
         let ctx = Ctx::new(CtxInner {
             auth: self.clone(),
             method: parts.method.clone(),

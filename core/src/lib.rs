@@ -44,6 +44,7 @@ pub mod cookies;
 pub mod crypto;
 pub mod error;
 pub mod ip;
+pub mod origin;
 pub mod password;
 pub mod plugin;
 pub mod rate_limit;
@@ -59,7 +60,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use api::{Api, ApiRequest};
-pub use auth::{Auth, AuthBuilder, HttpResponse, Options, SessionOptions};
+pub use auth::{Auth, AuthBuilder, HttpResponse, Options, SecurityOptions, SessionOptions};
 pub use context::{Body, Ctx, Reply};
 pub use error::{codes, ApiError, Error, ErrorCode};
 pub use ip::ClientAddr;

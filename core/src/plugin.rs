@@ -84,6 +84,7 @@ pub struct Endpoint {
     pub(crate) path: Cow<'static, str>,
     pub(crate) handler: Arc<HandlerFn>,
     pub(crate) accepts_form: bool,
+    pub(crate) login: bool,
     pub(crate) server_only: bool,
     pub(crate) no_store: bool,
 }
@@ -117,6 +118,7 @@ impl Endpoint {
             path: path.into(),
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
             accepts_form: false,
+            login: false,
             server_only: false,
             no_store: false,
         }
@@ -151,6 +153,15 @@ impl Endpoint {
     /// Also accepts `application/x-www-form-urlencoded` bodies (HTML form posts).
     pub fn accept_form(mut self) -> Self {
         self.accepts_form = true;
+        self
+    }
+
+    /// Marks a sign-in or sign-up endpoint: a browser request to it (one with `Sec-Fetch-*`,
+    /// `Origin` or `Referer` headers) must come from a trusted origin and must not be a
+    /// cross-site navigation, even without cookies, so no other site can sign a visitor into
+    /// an attacker's account. Clients without those headers (servers, apps) are unaffected.
+    pub fn login(mut self) -> Self {
+        self.login = true;
         self
     }
 

@@ -62,6 +62,16 @@ impl std::fmt::Debug for TestApp {
     }
 }
 
+/// What a browser on the engine's own origin sends with every request: `Origin: <base URL>`.
+fn browser_headers(auth: &Auth) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let origin = auth.options().base_url.as_deref().unwrap_or(BASE_URL);
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ORIGIN, v);
+    }
+    h
+}
+
 impl TestApp {
     /// An engine with default options (rate limiting off, so tests may sign up freely).
     pub async fn new() -> Self {
@@ -122,21 +132,23 @@ impl TestApp {
             .plugin(plugin);
         let auth = configure(builder).build().await.expect("build the engine");
         auth.migrate().await.expect("migrate the database");
+        let default_headers = browser_headers(&auth);
         Self {
             auth,
             jar: CookieJar::default(),
-            default_headers: HeaderMap::new(),
+            default_headers,
             dir: Arc::new(dir),
             db: Arc::new(server),
         }
     }
 
-    /// Another client (an empty cookie jar, no default headers) on the same engine.
+    /// Another client (an empty cookie jar, the same-origin `Origin` header a browser sends)
+    /// on the same engine.
     pub fn new_client(&self) -> Self {
         Self {
             auth: self.auth.clone(),
             jar: CookieJar::default(),
-            default_headers: HeaderMap::new(),
+            default_headers: browser_headers(&self.auth),
             dir: self.dir.clone(),
             db: self.db.clone(),
         }

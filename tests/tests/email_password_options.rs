@@ -12,6 +12,7 @@ async fn disabled_sign_up_refuses_new_users_but_signs_in_existing_ones() {
     // The same database, served with sign-up turned off.
     let auth = portcullis::Auth::builder()
         .secret(portcullis_tests::SECRET)
+        .base_url(portcullis_tests::BASE_URL)
         .database(open.database_url())
         .plugin(EmailPassword::default().disable_sign_up())
         .build()

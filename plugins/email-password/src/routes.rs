@@ -19,11 +19,13 @@ pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
         Endpoint::post("signUpEmail", "/sign-up/email", move |ctx| {
             sign_up(ctx, a.clone())
         })
-        .accept_form(),
+        .accept_form()
+        .login(),
         Endpoint::post("signInEmail", "/sign-in/email", move |ctx| {
             sign_in(ctx, b.clone())
         })
-        .accept_form(),
+        .accept_form()
+        .login(),
         Endpoint::post("changePassword", "/change-password", move |ctx| {
             change_password(ctx, c.clone())
         }),
