@@ -2,6 +2,8 @@
 //! login CSRF, and redirect targets that try to leave the site. Each test tries several
 //! payloads of one attack class.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use http::{header, HeaderValue, Method, StatusCode};
 use portcullis_tests::{TestApp, BASE_URL, PASSWORD};
 use serde_json::json;
@@ -112,7 +114,7 @@ async fn a_cross_site_post_carrying_the_session_cookie_changes_nothing() {
 
 #[tokio::test]
 async fn login_csrf_is_refused_but_non_browser_clients_sign_in() {
-    let mut app = victim().await;
+    let app = victim().await;
     let mut attacker = app.new_client();
     attacker.default_headers.clear();
     let creds = json!({ "email": "victim@example.com", "password": PASSWORD });
