@@ -83,6 +83,10 @@ pub struct Options {
     pub ids: crate::storage::IdStrategy,
     /// Table and column names, and fields the application adds to core tables.
     pub schema: crate::schema::SchemaOptions,
+    /// Outgoing mail: the sender, the templates, the application's name.
+    pub email: crate::email::EmailOptions,
+    /// Email verification (`/send-verification-email`, `/verify-email`).
+    pub email_verification: crate::email_verification::EmailVerificationOptions,
     /// Origin/CSRF and redirect checks.
     pub security: SecurityOptions,
 }
@@ -102,6 +106,8 @@ impl Default for Options {
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ids: crate::storage::IdStrategy::default(),
             schema: crate::schema::SchemaOptions::default(),
+            email: crate::email::EmailOptions::default(),
+            email_verification: Default::default(),
             security: SecurityOptions::default(),
         }
     }

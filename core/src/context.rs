@@ -180,6 +180,21 @@ impl Ctx {
         }
     }
 
+    /// The public URL of the API, base path included (`https://auth.example.com/api/auth`):
+    /// what links in messages start with. It comes from the configured base URL; without
+    /// one, from the request's `Host` header (as `http://`).
+    pub fn base_url(&self) -> String {
+        let options = self.inner.auth.options();
+        let origin = match &options.base_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "http://{}",
+                self.header(header::HOST).unwrap_or("localhost")
+            ),
+        };
+        format!("{origin}{}", options.base_path)
+    }
+
     /// The client's address as the engine determined it (socket, or a configured header).
     pub fn client_ip(&self) -> Option<&str> {
         self.inner.client_ip.as_deref()

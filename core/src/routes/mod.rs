@@ -12,5 +12,6 @@ pub(crate) fn core_endpoints() -> Vec<Endpoint> {
     })];
     v.extend(session::endpoints());
     v.extend(user::endpoints());
+    v.extend(crate::email_verification::endpoints());
     v
 }

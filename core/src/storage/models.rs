@@ -363,4 +363,74 @@ impl<'a> Store<'a> {
         }
         self.db.delete_many("session", &filter).await
     }
+
+    /// Inserts a verification row.
+    pub async fn create_verification(
+        &self,
+        verification: &Verification,
+    ) -> Result<Verification, StorageError> {
+        let row = self.row_of("verification", verification)?;
+        self.db
+            .create("verification", row)
+            .await?
+            .decode("verification")
+    }
+
+    /// The newest verification row with `identifier` (expired or not: callers check
+    /// `expiresAt`).
+    pub async fn verification_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<Verification>, StorageError> {
+        let q = Query {
+            filter: vec![Where::eq("identifier", identifier)],
+            sort: Some(("createdAt".into(), Direction::Desc)),
+            limit: Some(1),
+            offset: None,
+        };
+        let rows = self.db.find_many("verification", &q).await?;
+        rows.first().map(|r| r.decode("verification")).transpose()
+    }
+
+    /// Consumes a verification row: deletes it and answers whether this call was the one
+    /// that deleted it (`true` exactly once however many callers race for the same row).
+    /// Other rows with the same identifier are deleted too, so an older one cannot be
+    /// replayed. Run it inside the transaction whose writes the row authorises.
+    pub async fn consume_verification(
+        &self,
+        verification: &Verification,
+    ) -> Result<bool, StorageError> {
+        let deleted = self
+            .db
+            .delete_many(
+                "verification",
+                &[
+                    Where::eq("id", verification.id.as_str()),
+                    Where::eq("identifier", verification.identifier.as_str()),
+                ],
+            )
+            .await?;
+        if deleted != 1 {
+            return Ok(false);
+        }
+        self.delete_verifications(&verification.identifier).await?;
+        Ok(true)
+    }
+
+    /// Deletes every verification row with `identifier`; returns how many.
+    pub async fn delete_verifications(&self, identifier: &str) -> Result<u64, StorageError> {
+        self.db
+            .delete_many("verification", &[Where::eq("identifier", identifier)])
+            .await
+    }
+
+    /// Deletes every verification row that has expired; returns how many.
+    pub async fn delete_expired_verifications(&self) -> Result<u64, StorageError> {
+        self.db
+            .delete_many(
+                "verification",
+                &[Where::new("expiresAt", Op::Lt, crate::time::now())],
+            )
+            .await
+    }
 }
