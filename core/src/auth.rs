@@ -480,7 +480,7 @@ impl Auth {
 
         if let Some(limiter) = &self.inner.rate_limiter {
             let key = client_ip.as_deref().unwrap_or("unknown");
-            if let Err(e) = limiter.check(key, &path) {
+            if let Err(e) = limiter.check(key, &path).await {
                 return render(Reply::from_error(&e));
             }
         }
@@ -490,6 +490,7 @@ impl Auth {
                 Err(reply) => return render(reply),
             }
         }
+        let started = std::time::Instant::now();
         let Some((index, params)) = self.inner.router.find(&parts.method, &path) else {
             return not_found();
         };
@@ -519,6 +520,7 @@ impl Auth {
         {
             return render(Reply::from_error(&e));
         }
+        let method = parts.method.clone();
         let ctx = Ctx::new(CtxInner {
             auth: self.clone(),
             method: parts.method.clone(),
@@ -549,6 +551,14 @@ impl Auth {
         for hook in &self.inner.pipeline.response {
             reply = hook(reply).await;
         }
+        // The route pattern, never the path: a path can carry a token (/reset-password/:token).
+        tracing::debug!(
+            method = %method,
+            route = %endpoint.path,
+            status = reply.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
         render(reply)
     }
 

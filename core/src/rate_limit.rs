@@ -1,17 +1,81 @@
-//! Rate limiting with Better Auth's algorithm and default rules, in process memory.
+//! Rate limiting with Better Auth's algorithm and default rules.
 //!
 //! Per client address and path: at most `max` requests whose gaps are shorter than `window`.
 //! Rules are searched in order: configured custom rules, then plugin rules, then the built-in
-//! rules for sensitive paths, then the global default.
+//! rules for sensitive paths, then the global default. Counters live in a [`RateLimitStore`]:
+//! process memory by default ([`MemoryStore`]); a store shared by several server processes
+//! (Redis, the database) implements the same trait.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::BoxFuture;
 
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::error::ApiError;
 use crate::plugin::RateRule;
+
+/// Where rate-limit counters live. Implementations count atomically: two concurrent hits on
+/// one key are two hits.
+pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
+    /// Counts one request under `key`: `Ok(None)` when allowed, `Ok(Some(wait))` when over
+    /// `max` requests in `window` (retry after `wait`). Errors mean the store is unreachable.
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>>;
+}
+
+/// Counters in this process's memory: the default, right for a single server process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl MemoryStore {
+    /// Forgets buckets older than this, once the map grows large.
+    const HORIZON: Duration = Duration::from_secs(3600);
+
+    fn hit_now(&self, key: &str, window: Duration, max: u32) -> Option<Duration> {
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, b| now.duration_since(b.last) < Self::HORIZON.max(window));
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            count: 0,
+            last: now,
+        });
+        if bucket.count > 0 && now.duration_since(bucket.last) >= window {
+            bucket.count = 0;
+        }
+        if bucket.count >= max {
+            return Some((bucket.last + window).saturating_duration_since(now));
+        }
+        bucket.count += 1;
+        bucket.last = now;
+        None
+    }
+}
+
+impl RateLimitStore for MemoryStore {
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
+        let result = self.hit_now(key, window, max);
+        Box::pin(async move { Ok(result) })
+    }
+}
 
 /// Rate-limit configuration.
 #[derive(Debug, Clone)]
@@ -24,6 +88,8 @@ pub struct RateLimitOptions {
     pub max: u32,
     /// Rules that take precedence over plugin and built-in rules.
     pub custom_rules: Vec<RateRule>,
+    /// Where counters live; process memory when `None`.
+    pub store: Option<Arc<dyn RateLimitStore>>,
 }
 
 impl Default for RateLimitOptions {
@@ -33,6 +99,7 @@ impl Default for RateLimitOptions {
             window: Duration::from_secs(10),
             max: 100,
             custom_rules: Vec::new(),
+            store: None,
         }
     }
 }
@@ -60,13 +127,12 @@ struct Bucket {
     last: Instant,
 }
 
-/// The in-memory limiter.
+/// The limiter: rules over a store.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     rules: Vec<RateRule>,
     default: RateRule,
-    longest_window: Duration,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    store: Arc<dyn RateLimitStore>,
 }
 
 const MESSAGE: &str = "Too many requests. Please try again later.";
@@ -76,24 +142,20 @@ impl RateLimiter {
         let mut rules = options.custom_rules.clone();
         rules.extend(plugin_rules);
         rules.extend(builtin_rules());
-        let default = RateRule::prefix("/", options.window, options.max);
-        let longest_window = rules
-            .iter()
-            .map(|r| r.window)
-            .chain([default.window])
-            .max()
-            .unwrap_or(default.window);
         Self {
             rules,
-            default,
-            longest_window,
-            buckets: Mutex::new(HashMap::new()),
+            default: RateRule::prefix("/", options.window, options.max),
+            store: options
+                .store
+                .clone()
+                .unwrap_or_else(|| Arc::new(MemoryStore::default())),
         }
     }
 
     /// Counts one request from `client` to `path` (relative to the base path); 429 when over
-    /// the limit.
-    pub(crate) fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
+    /// the limit. A store that fails lets the request through (and says so in the log): an
+    /// outage of the counter store must not take sign-in down with it.
+    pub(crate) async fn check(&self, client: &str, path: &str) -> Result<(), ApiError> {
         let path = normalize_path(path);
         let rule = self
             .rules
@@ -104,35 +166,22 @@ impl RateLimiter {
             return Ok(());
         }
         let key = format!("{client}|{path}");
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() > 100_000 {
-            let horizon = self.longest_window;
-            buckets.retain(|_, b| now.duration_since(b.last) < horizon);
+        match self.store.hit(&key, rule.window, rule.max).await {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => {
+                let secs = wait.as_millis().div_ceil(1000).max(1);
+                Err(
+                    ApiError::without_code(StatusCode::TOO_MANY_REQUESTS, MESSAGE).with_header(
+                        HeaderName::from_static("x-retry-after"),
+                        HeaderValue::from(secs as u64),
+                    ),
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "rate-limit store failed; request let through");
+                Ok(())
+            }
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            count: 0,
-            last: now,
-        });
-        if bucket.count > 0 && now.duration_since(bucket.last) >= rule.window {
-            bucket.count = 0;
-        }
-        if bucket.count >= rule.max {
-            let retry = (bucket.last + rule.window).saturating_duration_since(now);
-            let secs = retry.as_millis().div_ceil(1000).max(1);
-            return Err(
-                ApiError::without_code(StatusCode::TOO_MANY_REQUESTS, MESSAGE).with_header(
-                    HeaderName::from_static("x-retry-after"),
-                    HeaderValue::from(secs as u64),
-                ),
-            );
-        }
-        bucket.count += 1;
-        bucket.last = now;
-        Ok(())
     }
 }
 
@@ -153,24 +202,24 @@ fn normalize_path(path: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sign_in_allows_three_per_ten_seconds_per_client() {
+    #[tokio::test]
+    async fn sign_in_allows_three_per_ten_seconds_per_client() {
         let rl = RateLimiter::new(&RateLimitOptions::default(), vec![]);
         for _ in 0..3 {
-            rl.check("1.1.1.1", "/sign-in/email").unwrap();
+            rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }
-        let err = rl.check("1.1.1.1", "/sign-in/email").unwrap_err();
+        let err = rl.check("1.1.1.1", "/sign-in/email").await.unwrap_err();
         assert_eq!(err.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.headers()["x-retry-after"], "10");
         assert_eq!(err.code(), None);
         // Another client and another path are unaffected; spellings of the path are not.
-        rl.check("2.2.2.2", "/sign-in/email").unwrap();
-        rl.check("1.1.1.1", "/get-session").unwrap();
-        assert!(rl.check("1.1.1.1", "//sign-in/email/").is_err());
+        rl.check("2.2.2.2", "/sign-in/email").await.unwrap();
+        rl.check("1.1.1.1", "/get-session").await.unwrap();
+        assert!(rl.check("1.1.1.1", "//sign-in/email/").await.is_err());
     }
 
-    #[test]
-    fn plugin_rules_override_builtin_ones() {
+    #[tokio::test]
+    async fn plugin_rules_override_builtin_ones() {
         let rl = RateLimiter::new(
             &RateLimitOptions::default(),
             vec![RateRule::exact(
@@ -180,8 +229,35 @@ mod tests {
             )],
         );
         for _ in 0..5 {
-            rl.check("1.1.1.1", "/sign-in/email").unwrap();
+            rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }
-        assert!(rl.check("1.1.1.1", "/sign-in/email").is_err());
+        assert!(rl.check("1.1.1.1", "/sign-in/email").await.is_err());
+    }
+
+    /// A store that always fails: requests go through rather than fail.
+    #[derive(Debug)]
+    struct Broken;
+
+    impl RateLimitStore for Broken {
+        fn hit<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+            _: u32,
+        ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
+            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_fails_open_and_a_custom_store_is_used() {
+        let options = RateLimitOptions {
+            store: Some(Arc::new(Broken)),
+            ..RateLimitOptions::default()
+        };
+        let rl = RateLimiter::new(&options, vec![]);
+        for _ in 0..10 {
+            rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
+        }
     }
 }

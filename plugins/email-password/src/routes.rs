@@ -37,7 +37,7 @@ fn js_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-fn check_length(opts: &EmailPasswordOptions, password: &str) -> Result<(), ApiError> {
+pub(crate) fn check_length(opts: &EmailPasswordOptions, password: &str) -> Result<(), ApiError> {
     let len = js_len(password);
     if len < opts.min_password_length {
         return Err(ApiError::bad_request(core::PASSWORD_TOO_SHORT));
@@ -48,7 +48,7 @@ fn check_length(opts: &EmailPasswordOptions, password: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-fn hash_failed(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn hash_failed(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "password hashing failed");
     ApiError::internal()
 }
@@ -61,6 +61,8 @@ struct SignUpBody {
     password: String,
     #[serde(default)]
     image: Option<String>,
+    #[serde(default, rename = "callbackURL")]
+    callback_url: Option<String>,
     #[serde(default)]
     remember_me: Option<bool>,
 }
@@ -218,6 +220,21 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     };
     tx.commit().await?;
 
+    let send_on_sign_up = auth
+        .options()
+        .email_verification
+        .send_on_sign_up
+        .unwrap_or(opts.require_email_verification);
+    if send_on_sign_up && auth.email_sender().is_some() {
+        // The account exists now; a mail that fails is logged, and the user can ask again.
+        if let Err(e) = auth
+            .send_verification_email(&ctx, &user, body.callback_url.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e, "verification email at sign-up failed");
+        }
+    }
+
     let Some(session) = session else {
         return Ok(Reply::json(json!({ "token": null, "user": user })));
     };
@@ -277,6 +294,7 @@ async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         .await
         .map_err(hash_failed)?;
     if !verified.ok {
+        tracing::debug!(user = %user.id, "sign-in refused: wrong password");
         return Err(invalid_credentials());
     }
     if verified.needs_rehash {
@@ -290,6 +308,14 @@ async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         }
     }
     if opts.require_email_verification && !user.email_verified {
+        if auth.options().email_verification.send_on_sign_in && auth.email_sender().is_some() {
+            if let Err(e) = auth
+                .send_verification_email(&ctx, &user, body.callback_url.as_deref())
+                .await
+            {
+                tracing::warn!(error = %e, "verification email at sign-in failed");
+            }
+        }
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             core::EMAIL_NOT_VERIFIED,
