@@ -1,8 +1,10 @@
 //! Email and password sign-up and sign-in for Portcullis, wire-compatible with Better Auth's
 //! `emailAndPassword`.
 //!
-//! Endpoints: `POST /sign-up/email`, `POST /sign-in/email` (both also take HTML form posts)
-//! and `POST /change-password`. New passwords are hashed with argon2id off the async workers;
+//! Endpoints: `POST /sign-up/email`, `POST /sign-in/email` (both also take HTML form posts),
+//! `POST /change-password`, and password reset by email: `POST /request-password-reset`,
+//! `GET /reset-password/:token`, `POST /reset-password` (served when the engine has an email
+//! sender, see `AuthBuilder::email_sender`). New passwords are hashed with argon2id off the async workers;
 //! hashes written by Better Auth (scrypt) verify and are upgraded to argon2id at the next
 //! successful sign-in.
 //!
@@ -26,12 +28,16 @@
 //! # }
 //! ```
 
+mod reset;
 mod routes;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use portcullis::{ApiError, ApiRequest, Endpoint, Error, ErrorCode, Plugin, PluginFactory};
+use portcullis::storage::User;
+use portcullis::{
+    ApiError, ApiRequest, BoxFuture, Endpoint, Error, ErrorCode, Plugin, PluginFactory,
+};
 use serde::{Deserialize, Serialize};
 
 /// Error codes this plugin answers with besides the engine's own.
@@ -48,6 +54,9 @@ pub mod codes {
         "EMAIL_PASSWORD_DISABLED",
         "Email and password is not enabled",
     );
+    /// Password reset was asked for, but the engine has no email sender.
+    pub const RESET_PASSWORD_DISABLED: ErrorCode =
+        ErrorCode::new("RESET_PASSWORD_DISABLED", "Reset password isn't enabled");
 }
 
 /// Options, with Better Auth's defaults.
@@ -64,8 +73,13 @@ pub struct EmailPasswordOptions {
     pub max_password_length: usize,
     /// Sign the user in right after sign-up (true).
     pub auto_sign_in: bool,
-    /// Refuse sign-in until the email is verified (false).
+    /// Refuse sign-in until the email is verified (false). Also decides whether sign-up mails
+    /// a verification link, unless `Options::email_verification.send_on_sign_up` says.
     pub require_email_verification: bool,
+    /// How long a password reset link stays valid, in seconds (3600).
+    pub reset_password_token_expires_in: u64,
+    /// A password reset ends every session of the user (false).
+    pub revoke_sessions_on_password_reset: bool,
 }
 
 impl Default for EmailPasswordOptions {
@@ -77,20 +91,60 @@ impl Default for EmailPasswordOptions {
             max_password_length: 128,
             auto_sign_in: true,
             require_email_verification: false,
+            reset_password_token_expires_in: 3600,
+            revoke_sessions_on_password_reset: false,
         }
     }
 }
 
+/// Called after a password reset committed, with the user whose password changed.
+pub type OnPasswordReset = Arc<dyn Fn(User) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// The email and password plugin.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EmailPassword {
     options: EmailPasswordOptions,
+    on_password_reset: Option<OnPasswordReset>,
+}
+
+impl std::fmt::Debug for EmailPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailPassword")
+            .field("options", &self.options)
+            .field("on_password_reset", &self.on_password_reset.is_some())
+            .finish()
+    }
 }
 
 impl EmailPassword {
     /// The plugin with `options`.
     pub fn new(options: EmailPasswordOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            on_password_reset: None,
+        }
+    }
+
+    /// How long password reset links stay valid.
+    pub fn reset_password_token_expires_in(mut self, ttl: std::time::Duration) -> Self {
+        self.options.reset_password_token_expires_in = ttl.as_secs();
+        self
+    }
+
+    /// Whether a password reset ends every session of the user.
+    pub fn revoke_sessions_on_password_reset(mut self, yes: bool) -> Self {
+        self.options.revoke_sessions_on_password_reset = yes;
+        self
+    }
+
+    /// Runs `f` after each password reset (for a notification mail, an audit log...).
+    pub fn on_password_reset<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(User) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_password_reset = Some(Arc::new(move |user| Box::pin(f(user))));
+        self
     }
 
     /// Shortest accepted password.
@@ -130,13 +184,17 @@ impl Plugin for EmailPassword {
     }
 
     fn endpoints(&self) -> Vec<Endpoint> {
-        routes::endpoints(Arc::new(self.options.clone()))
+        let options = Arc::new(self.options.clone());
+        let mut endpoints = routes::endpoints(options.clone());
+        endpoints.extend(reset::endpoints(options, self.on_password_reset.clone()));
+        endpoints
     }
 
     fn error_codes(&self) -> &'static [ErrorCode] {
         &[
             codes::EMAIL_PASSWORD_SIGN_UP_DISABLED,
             codes::EMAIL_PASSWORD_DISABLED,
+            codes::RESET_PASSWORD_DISABLED,
         ]
     }
 }
