@@ -36,7 +36,7 @@ where
     }
     match path {
         "/" => {
-            let html = INDEX.replace("{{BASE_PATH}}", &escape_html(base));
+            let html = INDEX.replace("{{BASE_PATH}}", &portcullis::email::html_escape(base));
             plain(StatusCode::OK, "text/html; charset=utf-8", html)
         }
         "/app.js" => plain(
@@ -72,33 +72,4 @@ fn plain(status: StatusCode, content_type: &'static str, body: String) -> HttpRe
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     r
-}
-
-/// Escapes text for an HTML attribute or element.
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_html;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape_html(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 }

@@ -288,3 +288,63 @@ async fn a_bad_trusted_origin_in_the_configuration_is_refused_at_start() {
         .unwrap_err();
     assert!(err.to_string().contains("javascript:"), "{err}");
 }
+
+#[tokio::test]
+async fn the_error_page_escapes_what_it_shows_and_forbids_scripts() {
+    let mut app = TestApp::new().await;
+    let res = app
+        .get("/error?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&error_description=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let html = res.text();
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(
+        html.contains("UNKNOWN"),
+        "a code outside [A-Za-z0-9_'-] is shown as UNKNOWN"
+    );
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    let csp = res.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let ok = app.get("/error?error=state_mismatch").await;
+    assert!(ok.text().contains("state_mismatch"));
+}
+
+#[tokio::test]
+async fn cookies_shared_across_subdomains_work_from_a_sibling_app() {
+    // auth.example.com serves auth; app.example.com is the front end.
+    let mut auth_site = TestApp::build(|b| {
+        b.base_url("https://auth.example.com").options(|o| {
+            o.cookies.domain = Some("example.com".into());
+            o.trusted_origins.push("https://*.example.com".into());
+        })
+    })
+    .await;
+    let res = auth_site.sign_up("sub@example.com", PASSWORD).await;
+    let set = res
+        .set_cookie("__Secure-better-auth.session_token")
+        .unwrap();
+    assert!(
+        set.contains("; Domain=example.com") && set.contains("; Secure"),
+        "{set}"
+    );
+
+    // The browser sends the cookie to the auth server from the sibling app's page.
+    let mut from_app = auth_site.new_client();
+    from_app.jar = auth_site.jar.clone();
+    from_app.set_default_header("origin", "https://app.example.com");
+    let res = from_app
+        .post("/update-user", json!({ "name": "From the app" }))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(from_app.session().await["user"]["name"], "From the app");
+    // A look-alike domain is not a sibling.
+    from_app.set_default_header("origin", "https://app.example.com.evil.net");
+    let res = from_app.post("/update-user", json!({ "name": "x" })).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}

@@ -1,5 +1,6 @@
 //! The engine's own endpoints: sessions, the signed-in user, health.
 
+mod error_page;
 mod session;
 mod user;
 
@@ -11,6 +12,7 @@ pub(crate) fn core_endpoints() -> Vec<Endpoint> {
         Ok(Reply::json(serde_json::json!({ "ok": true })))
     })];
     v.extend(session::endpoints());
+    v.extend(error_page::endpoints());
     v.extend(user::endpoints());
     v.extend(crate::email_verification::endpoints());
     v
