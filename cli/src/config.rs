@@ -45,6 +45,8 @@ pub(crate) struct Overrides {
     /// [default: portcullis.secret beside the database].
     #[arg(long, env = "PORTCULLIS_SECRET_FILE")]
     secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    email: crate::email::EmailOverrides,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -70,6 +72,10 @@ struct FileConfig {
     secret_file: Option<PathBuf>,
     #[serde(default)]
     schema: SchemaFile,
+    #[serde(default)]
+    email: crate::email::EmailFile,
+    #[serde(default)]
+    email_verification: crate::email::VerificationFile,
 }
 
 /// `[schema]`: names in an existing database, id generation, and added fields.
@@ -225,6 +231,7 @@ pub(crate) struct Config {
     plugins: Vec<(String, serde_json::Value)>,
     secret_file: PathBuf,
     schema: SchemaFile,
+    email: crate::email::EmailConfig,
 }
 
 impl Config {
@@ -284,6 +291,18 @@ impl Config {
             .secret_file
             .or(file.secret_file)
             .unwrap_or_else(|| crate::beside_database(&database, "portcullis.secret"));
+        let config_dir = o
+            .config
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new(""))
+            .to_owned();
+        let email = crate::email::EmailConfig::new(
+            file.email,
+            file.email_verification,
+            o.email,
+            &config_dir,
+        );
         Ok(Self {
             host,
             port,
@@ -297,6 +316,7 @@ impl Config {
             plugins,
             secret_file,
             schema: file.schema,
+            email,
         })
     }
 
@@ -313,7 +333,11 @@ impl Config {
 
     pub(crate) async fn build_auth(&self) -> Result<Auth, CliError> {
         let secret = self.secret()?;
-        Ok(self.builder()?.secret(secret).build().await?)
+        let mut builder = self.builder()?.secret(secret);
+        if let Some(sender) = self.email.sender()? {
+            builder = builder.email_sender_arc(sender);
+        }
+        Ok(builder.build().await?)
     }
 
     /// An engine for schema work (`migrate`). The secret signs nothing there, so a throwaway
@@ -363,6 +387,9 @@ impl Config {
                 o.schema = schema_options;
                 o.ids = ids;
             });
+        let mut email = Ok(());
+        builder = builder.options(|o| email = self.email.apply(o));
+        email?;
         if let Some(p) = &self.base_path {
             builder = builder.base_path(p);
         }

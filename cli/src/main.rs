@@ -5,6 +5,7 @@
 //! - `portcullis secret`: prints a fresh random secret.
 
 mod config;
+mod email;
 mod page;
 
 use std::path::PathBuf;

@@ -25,6 +25,10 @@ const ENV_VARS: &[&str] = &[
     "PORTCULLIS_SECRET_FILE",
     "PORTCULLIS_LOG",
     "BETTER_AUTH_URL",
+    "PORTCULLIS_EMAIL_SENDER",
+    "PORTCULLIS_OUTBOX_FILE",
+    "OUTBOX_FILE",
+    "PORTCULLIS_SMTP_PASSWORD",
 ];
 
 fn portcullis(dir: &Path) -> Command {
