@@ -376,7 +376,7 @@ impl<'a> Store<'a> {
             .decode("verification")
     }
 
-    /// The newest verification row with `identifier` (expired or not: callers check
+    /// The newest verification row with exactly `identifier` (expired or not: callers check
     /// `expiresAt`).
     pub async fn verification_by_identifier(
         &self,
@@ -389,7 +389,11 @@ impl<'a> Store<'a> {
             offset: None,
         };
         let rows = self.db.find_many("verification", &q).await?;
-        rows.first().map(|r| r.decode("verification")).transpose()
+        let found: Option<Verification> =
+            rows.first().map(|r| r.decode("verification")).transpose()?;
+        // MySQL compares text case-insensitively by default: only the exact identifier counts,
+        // so a token with its letters' case changed is no token on any database.
+        Ok(found.filter(|v| v.identifier == identifier))
     }
 
     /// Consumes a verification row: deletes it and answers whether this call was the one
