@@ -1,0 +1,235 @@
+//! Mail in tests: an in-memory sender ([`MemorySender`]) and a real SMTP server
+//! ([`SmtpSink`], Python's aiosmtpd) that the SMTP sender delivers to.
+//!
+//! Without aiosmtpd the SMTP tests are skipped with a note on stderr; with `REQUIRE_SMTP=1`
+//! (CI sets it) they fail instead, saying how to install it.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis::email::{EmailError, EmailSender, Message};
+use portcullis::BoxFuture;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Keeps every message it is given, for tests to read.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySender {
+    sent: Arc<Mutex<Vec<Message>>>,
+}
+
+impl MemorySender {
+    /// An empty mailbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message so far.
+    pub fn messages(&self) -> Vec<Message> {
+        self.sent.lock().expect("mailbox lock").clone()
+    }
+
+    /// The messages of `kind` sent to `to`.
+    pub fn to(&self, kind: &str, to: &str) -> Vec<Message> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.kind == kind && m.to.as_str() == to)
+            .collect()
+    }
+
+    /// Waits (up to 5 s) for the `n`th message (1-based) of `kind` to `to`, for senders that
+    /// run in the background.
+    pub async fn wait_for(&self, kind: &str, to: &str, n: usize) -> Message {
+        for _ in 0..500 {
+            if let Some(m) = self.to(kind, to).get(n - 1) {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "no {kind} message #{n} to {to}; sent: {:?}",
+            self.messages()
+        );
+    }
+}
+
+impl EmailSender for MemorySender {
+    fn send<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), EmailError>> {
+        Box::pin(async move {
+            self.sent
+                .lock()
+                .expect("mailbox lock")
+                .push(message.clone());
+            Ok(())
+        })
+    }
+}
+
+/// A sender that always fails, to test what the endpoints do then.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailingSender;
+
+impl EmailSender for FailingSender {
+    fn send<'a>(&'a self, _: &'a Message) -> BoxFuture<'a, Result<(), EmailError>> {
+        Box::pin(async { Err(EmailError::Transport("refused by the test".into())) })
+    }
+}
+
+fn smtp_required() -> bool {
+    std::env::var("REQUIRE_SMTP").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// A local SMTP server (aiosmtpd) that writes each message it receives to a JSON file.
+/// Stopped when dropped.
+#[derive(Debug)]
+pub struct SmtpSink {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    dir: TempDir,
+    child: Child,
+}
+
+impl SmtpSink {
+    /// Starts the server, or returns `None` (with a note) when aiosmtpd is not installed and
+    /// `REQUIRE_SMTP` is not set.
+    pub fn start() -> Option<Self> {
+        let available = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            assert!(
+                !smtp_required(),
+                "REQUIRE_SMTP=1 but Python's aiosmtpd is not installed: pip install aiosmtpd"
+            );
+            eprintln!("skipped: Python's aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port");
+            let mut child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .arg(dir.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start the SMTP sink");
+            let stdout = child.stdout.take().expect("the sink's stdout");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                let _ = tx.send(line);
+            });
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.trim() == "ready" => {
+                    return Some(Self { port, dir, child });
+                }
+                _ => {
+                    // Port taken between the probe and the bind, or a slow start: try again.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        panic!("the SMTP sink (aiosmtpd) did not start");
+    }
+
+    /// The messages received so far, in order: `{mail_from, rcpt_tos, headers, subject, to,
+    /// text, html}`.
+    pub fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
+            .expect("read the sink's folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter_map(|p| {
+                let n = p.file_stem()?.to_str()?.parse().ok()?;
+                (p.extension()? == "json").then_some((n, p))
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, p)| {
+                let text = std::fs::read_to_string(&p).expect("read a received message");
+                serde_json::from_str(&text).expect("a JSON record")
+            })
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until at least `n` messages arrived; returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..1000 {
+            let all = self.messages();
+            if all.len() >= n {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "expected {n} message(s), the SMTP server has {:?}",
+            self.messages()
+        );
+    }
+
+    /// An SMTP sender configuration for this server (plain connection, it is local).
+    pub fn config(&self, from: &str) -> portcullis::email::SmtpConfig {
+        let mut c = portcullis::email::SmtpConfig::new("127.0.0.1", from);
+        c.port = Some(self.port);
+        c.security = portcullis::email::SmtpSecurity::None;
+        c.timeout = Duration::from_secs(10);
+        c
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `http…` link in `text` (up to whitespace).
+pub fn link_in(text: &str) -> String {
+    let start = text.find("http").expect("a link in the message");
+    text[start..]
+        .split_whitespace()
+        .next()
+        .expect("a link")
+        .to_owned()
+}
+
+/// The path and query of `url` relative to the API's base path, for `TestApp::get`
+/// (`http://localhost:3000/api/auth/verify-email?x` → `/verify-email?x`).
+pub fn api_path(url: &str) -> String {
+    let prefix = format!("{}{}", crate::BASE_URL, crate::BASE_PATH);
+    url.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{url} is not under {prefix}"))
+        .to_owned()
+}
+
+/// A query parameter of a URL (percent-decoded).
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or_default();
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
