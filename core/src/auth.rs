@@ -89,6 +89,8 @@ pub struct Options {
     pub email_verification: crate::email_verification::EmailVerificationOptions,
     /// Origin/CSRF and redirect checks.
     pub security: SecurityOptions,
+    /// Whether users may delete their own account (`/delete-user`); off by default.
+    pub delete_user: bool,
 }
 
 impl Default for Options {
@@ -109,6 +111,7 @@ impl Default for Options {
             email: crate::email::EmailOptions::default(),
             email_verification: Default::default(),
             security: SecurityOptions::default(),
+            delete_user: false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The engine's own endpoints: sessions, the signed-in user, health.
 
+mod account;
 mod error_page;
 mod session;
 mod user;
@@ -14,6 +15,7 @@ pub(crate) fn core_endpoints() -> Vec<Endpoint> {
     v.extend(session::endpoints());
     v.extend(error_page::endpoints());
     v.extend(user::endpoints());
+    v.extend(account::endpoints());
     v.extend(crate::email_verification::endpoints());
     v
 }

@@ -1,0 +1,194 @@
+//! Account management: `/list-accounts`, `/update-session`, `/verify-password`,
+//! `/delete-user`.
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::context::{Ctx, Reply};
+use crate::error::{codes, ApiError};
+use crate::plugin::Endpoint;
+use crate::storage::{Row, Where};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::get("listUserAccounts", "/list-accounts", list_accounts),
+        Endpoint::post("updateSession", "/update-session", update_session),
+        Endpoint::post("verifyPassword", "/verify-password", verify_password),
+        Endpoint::post("deleteUser", "/delete-user", delete_user),
+    ]
+}
+
+/// `GET /list-accounts`: the user's linked accounts, without tokens or password.
+async fn list_accounts(ctx: Ctx) -> Result<Reply, ApiError> {
+    let current = ctx.require_session().await?;
+    let accounts = ctx.store().accounts_of(&current.user.id).await?;
+    let out: Vec<Value> = accounts
+        .into_iter()
+        .map(|a| {
+            let scopes: Vec<&str> = a
+                .scope
+                .as_deref()
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut v = json!({
+                "id": a.id,
+                "accountId": a.account_id,
+                "providerId": a.provider_id,
+                "userId": a.user_id,
+                "createdAt": crate::time::format(&a.created_at),
+                "updatedAt": crate::time::format(&a.updated_at),
+                "scopes": scopes,
+            });
+            if let Value::Object(map) = &mut v {
+                map.extend(a.extra);
+            }
+            v
+        })
+        .collect();
+    Ok(Reply::json(out))
+}
+
+/// `POST /update-session`: changes the client-writable additional fields of the session.
+async fn update_session(ctx: Ctx) -> Result<Reply, ApiError> {
+    let Some(Value::Object(body)) = ctx.body_json().cloned() else {
+        return Err(ApiError::bad_request(codes::BODY_MUST_BE_AN_OBJECT));
+    };
+    let current = ctx.require_session().await?;
+    let auth = ctx.auth();
+    let table = auth
+        .schema()
+        .table("session")
+        .ok_or_else(ApiError::internal)?;
+    const MANAGED: &[&str] = &[
+        "id",
+        "token",
+        "userId",
+        "expiresAt",
+        "createdAt",
+        "updatedAt",
+        "ipAddress",
+        "userAgent",
+    ];
+    let mut update = serde_json::Map::new();
+    for (key, value) in body {
+        match table.field(&key) {
+            Some(f) if f.input && !MANAGED.contains(&key.as_str()) => {
+                update.insert(key, value);
+            }
+            Some(f)
+                if !f.input
+                    && !MANAGED.contains(&key.as_str())
+                    && !matches!(value, Value::Null | Value::Bool(false)) =>
+            {
+                return Err(ApiError::bad_request(codes::FIELD_NOT_ALLOWED)
+                    .with_message(format!("{key} is not allowed to be set")));
+            }
+            _ => {}
+        }
+    }
+    if update.is_empty() {
+        return Err(ApiError::without_code(
+            StatusCode::BAD_REQUEST,
+            "No fields to update",
+        ));
+    }
+    let mut set =
+        Row::from_json(table, update).map_err(|e| ApiError::validation(format!("[body] {e}")))?;
+    set.set("updatedAt", crate::time::now());
+    let session = ctx
+        .store()
+        .update_session(&current.session.token, set)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let mut reply = Reply::json(json!({ "session": session }));
+    auth.set_session_cookie(&ctx, &mut reply, &session, None);
+    Ok(reply)
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    password: String,
+}
+
+/// Checks `password` against the user's credential account: 400 `CREDENTIAL_ACCOUNT_NOT_FOUND`
+/// without one, 400 `INVALID_PASSWORD` when it does not match.
+async fn check_password(ctx: &Ctx, user_id: &str, password: &str) -> Result<(), ApiError> {
+    let account = ctx
+        .store()
+        .credential_account(user_id)
+        .await?
+        .and_then(|a| a.password)
+        .ok_or_else(|| ApiError::bad_request(codes::CREDENTIAL_ACCOUNT_NOT_FOUND))?;
+    let verified = ctx
+        .auth()
+        .password_hasher()
+        .verify(&account, password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password verification failed");
+            ApiError::internal()
+        })?;
+    if verified.ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(codes::INVALID_PASSWORD))
+    }
+}
+
+/// `POST /verify-password {password}`: whether the signed-in user's password is this one.
+async fn verify_password(ctx: Ctx) -> Result<Reply, ApiError> {
+    let body: PasswordBody = ctx.body()?;
+    if body.password.encode_utf16().count() > 128 {
+        return Err(ApiError::bad_request(codes::PASSWORD_TOO_LONG));
+    }
+    let current = ctx.require_session().await?;
+    check_password(&ctx, &current.user.id, &body.password).await?;
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+#[derive(Deserialize, Default)]
+struct DeleteBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `POST /delete-user`: with the password, or from a fresh session. Off unless
+/// `Options::delete_user` is enabled (404 with an empty body, as Better Auth answers).
+/// Sessions, accounts and the user are deleted in one transaction; the cookies expire.
+async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
+    let auth = ctx.auth();
+    if !auth.options().delete_user {
+        return Err(ApiError::empty(StatusCode::NOT_FOUND));
+    }
+    let body: DeleteBody = ctx.body_or_empty()?;
+    let current = ctx.require_session().await?;
+    match body.password.as_deref() {
+        Some(password) => check_password(&ctx, &current.user.id, password).await?,
+        None => {
+            let fresh_age = auth.options().session.fresh_age;
+            let age = (crate::time::now() - current.session.created_at)
+                .to_std()
+                .unwrap_or_default();
+            if !fresh_age.is_zero() && age >= fresh_age {
+                return Err(ApiError::bad_request(codes::SESSION_EXPIRED));
+            }
+        }
+    }
+    let tx = auth.adapter().begin().await?;
+    let user = [Where::eq("userId", current.user.id.as_str())];
+    tx.delete_many("session", &user).await?;
+    tx.delete_many("account", &user).await?;
+    tx.delete_many("user", &[Where::eq("id", current.user.id.as_str())])
+        .await?;
+    tx.commit().await?;
+    tracing::info!(user = %current.user.id, "user deleted");
+    let mut reply = Reply::json(json!({ "success": true, "message": "User deleted" }));
+    auth.expire_session_cookies(&ctx, &mut reply);
+    Ok(reply)
+}
