@@ -2,10 +2,33 @@
 //! supplies its pool and transaction types (both with `schema` and `ids` fields, the
 //! transaction's connection in `tx`), and the functions `prepare` (bind a query's values),
 //! `decode_row`, and the methods `begin_tx` and `run_migrations`; this macro writes the rest
-//! on top of [`super::sql`].
+//! on top of [`super::sql`]: every adapter operation, transactions (commit, and an immediate
+//! rollback on drop), and the refusals of nested transactions and migrations inside one.
 
 macro_rules! sql_adapter {
     ($adapter:ident, $tx:ident, $dialect:expr) => {
+        impl $adapter {
+            fn begin_boxed(&self) -> $crate::BoxFuture<'_, Result<Box<dyn $crate::storage::Transaction>, $crate::storage::StorageError>> {
+                Box::pin(async move { Ok(Box::new(self.begin_tx().await?) as Box<dyn $crate::storage::Transaction>) })
+            }
+
+            fn migrate_boxed(&self, dry_run: bool) -> $crate::BoxFuture<'_, Result<Vec<String>, $crate::storage::StorageError>> {
+                Box::pin(self.run_migrations(dry_run))
+            }
+        }
+
+        impl $tx {
+            fn begin_boxed(&self) -> $crate::BoxFuture<'_, Result<Box<dyn $crate::storage::Transaction>, $crate::storage::StorageError>> {
+                Box::pin(async { Err($crate::storage::StorageError::Unknown("nested transaction".into())) })
+            }
+
+            fn migrate_boxed(&self, _dry_run: bool) -> $crate::BoxFuture<'_, Result<Vec<String>, $crate::storage::StorageError>> {
+                Box::pin(async {
+                    Err($crate::storage::StorageError::Unknown("migrations do not run inside a transaction".into()))
+                })
+            }
+        }
+
         $crate::storage::driver::sql_adapter!(@ops $adapter, $dialect, this, guard => (), &this.pool);
         $crate::storage::driver::sql_adapter!(@ops $tx, $dialect, this, guard => this.tx.lock().await,
             &mut **guard.as_mut().ok_or_else(|| $crate::storage::StorageError::Unknown("transaction already finished".into()))?);

@@ -116,6 +116,30 @@ pub struct Account {
     pub extra: Map<String, serde_json::Value>,
 }
 
+impl Account {
+    /// A new password account for `user_id` (`providerId = "credential"`, `accountId` = the
+    /// user id, as Better Auth stores it) holding `hash`.
+    pub fn credential(id: String, user_id: &str, hash: String) -> Self {
+        let now = crate::time::now();
+        Self {
+            id,
+            account_id: user_id.to_owned(),
+            provider_id: CREDENTIAL_PROVIDER.to_owned(),
+            user_id: user_id.to_owned(),
+            access_token: None,
+            refresh_token: None,
+            id_token: None,
+            access_token_expires_at: None,
+            refresh_token_expires_at: None,
+            scope: None,
+            password: Some(hash),
+            created_at: now,
+            updated_at: now,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// A verification row: a purpose-bound value (`identifier`) with an expiry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

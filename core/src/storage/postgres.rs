@@ -11,7 +11,6 @@ use super::driver::sql_adapter;
 use super::sql::{Dialect, Sql};
 use super::{IdStrategy, Row, StorageError, Value};
 use crate::schema::{FieldType, Schema, Table};
-use crate::BoxFuture;
 
 const D: Dialect = Dialect::Postgres;
 
@@ -62,14 +61,6 @@ impl PostgresAdapter {
         })
     }
 
-    fn begin_boxed(&self) -> BoxFuture<'_, Result<Box<dyn super::Transaction>, StorageError>> {
-        Box::pin(async move { Ok(Box::new(self.begin_tx().await?) as Box<dyn super::Transaction>) })
-    }
-
-    fn migrate_boxed(&self, dry_run: bool) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
-        Box::pin(self.run_migrations(dry_run))
-    }
-
     async fn run_migrations(&self, dry_run: bool) -> Result<Vec<String>, StorageError> {
         let mut conn = self.pool.acquire().await?;
         let mut plan = Vec::new();
@@ -102,20 +93,6 @@ impl PostgresAdapter {
             tx.commit().await?;
         }
         Ok(plan)
-    }
-}
-
-impl PostgresTx {
-    fn begin_boxed(&self) -> BoxFuture<'_, Result<Box<dyn super::Transaction>, StorageError>> {
-        Box::pin(async { Err(StorageError::Unknown("nested transaction".into())) })
-    }
-
-    fn migrate_boxed(&self, _dry_run: bool) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
-        Box::pin(async {
-            Err(StorageError::Unknown(
-                "migrations do not run inside a transaction".into(),
-            ))
-        })
     }
 }
 

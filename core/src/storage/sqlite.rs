@@ -15,7 +15,6 @@ use super::driver::sql_adapter;
 use super::sql::{Dialect, Sql};
 use super::{IdStrategy, Row, StorageError, Value};
 use crate::schema::{FieldType, Schema, Table};
-use crate::BoxFuture;
 
 const D: Dialect = Dialect::Sqlite;
 
@@ -86,14 +85,6 @@ impl SqliteAdapter {
         })
     }
 
-    fn begin_boxed(&self) -> BoxFuture<'_, Result<Box<dyn super::Transaction>, StorageError>> {
-        Box::pin(async move { Ok(Box::new(self.begin_tx().await?) as Box<dyn super::Transaction>) })
-    }
-
-    fn migrate_boxed(&self, dry_run: bool) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
-        Box::pin(self.run_migrations(dry_run))
-    }
-
     async fn run_migrations(&self, dry_run: bool) -> Result<Vec<String>, StorageError> {
         let mut conn = self.pool.acquire().await?;
         let mut plan = Vec::new();
@@ -125,20 +116,6 @@ impl SqliteAdapter {
             }
         }
         Ok(plan)
-    }
-}
-
-impl SqliteTx {
-    fn begin_boxed(&self) -> BoxFuture<'_, Result<Box<dyn super::Transaction>, StorageError>> {
-        Box::pin(async { Err(StorageError::Unknown("nested transaction".into())) })
-    }
-
-    fn migrate_boxed(&self, _dry_run: bool) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
-        Box::pin(async {
-            Err(StorageError::Unknown(
-                "migrations do not run inside a transaction".into(),
-            ))
-        })
     }
 }
 

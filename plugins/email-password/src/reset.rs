@@ -17,7 +17,7 @@ use std::time::Duration;
 use http::StatusCode;
 use portcullis::crypto::{random_string, ALPHANUMERIC};
 use portcullis::email::{Address, Message, RESET_PASSWORD};
-use portcullis::storage::{Account, Verification, CREDENTIAL_PROVIDER};
+use portcullis::storage::{Account, Verification};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
 use serde::Deserialize;
@@ -290,25 +290,8 @@ async fn reset_password(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, ApiError>
     match in_tx.credential_account(&user.id).await? {
         Some(account) => in_tx.set_password(&account.id, &hash).await?,
         None => {
-            let now = portcullis::time::now();
-            in_tx
-                .create_account(&Account {
-                    id: auth.options().ids.generate(),
-                    account_id: user.id.clone(),
-                    provider_id: CREDENTIAL_PROVIDER.into(),
-                    user_id: user.id.clone(),
-                    access_token: None,
-                    refresh_token: None,
-                    id_token: None,
-                    access_token_expires_at: None,
-                    refresh_token_expires_at: None,
-                    scope: None,
-                    password: Some(hash),
-                    created_at: now,
-                    updated_at: now,
-                    extra: Default::default(),
-                })
-                .await?;
+            let account = Account::credential(auth.options().ids.generate(), &user.id, hash);
+            in_tx.create_account(&account).await?;
         }
     }
     if shared.opts.revoke_sessions_on_password_reset {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use http::{header, HeaderValue, StatusCode};
-use portcullis::storage::{Account, StorageError, User, CREDENTIAL_PROVIDER};
+use portcullis::storage::{Account, StorageError, User};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
 use serde::Deserialize;
@@ -166,22 +166,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         extra,
         hidden: Default::default(),
     };
-    let account = Account {
-        id: auth.options().ids.generate(),
-        account_id: user.id.clone(),
-        provider_id: CREDENTIAL_PROVIDER.into(),
-        user_id: user.id.clone(),
-        access_token: None,
-        refresh_token: None,
-        id_token: None,
-        access_token_expires_at: None,
-        refresh_token_expires_at: None,
-        scope: None,
-        password: Some(hash),
-        created_at: now,
-        updated_at: now,
-        extra: Default::default(),
-    };
+    let account = Account::credential(auth.options().ids.generate(), &user.id, hash);
 
     // User, account and session land together or not at all.
     let tx = auth.adapter().begin().await?;
