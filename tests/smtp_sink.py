@@ -1,21 +1,34 @@
 """A tiny SMTP server for the integration tests (Python's aiosmtpd).
 
-    python3 tests/smtp_sink.py PORT DIR
+    python3 tests/smtp_sink.py PORT DIR [starttls|tls CERT KEY [USER PASSWORD]]
 
 Listens on 127.0.0.1:PORT and writes every message it receives to DIR/<n>.json as
-{mail_from, rcpt_tos, headers: [[name, value], ...], subject, to, text, html}, the text and
-HTML parts decoded. Prints "ready" on standard output once it accepts connections.
+{mail_from, rcpt_tos, headers: [[name, value], ...], subject, to, text, html, login}, the text
+and HTML parts decoded. With `starttls` the server requires STARTTLS, with `tls` it speaks TLS
+from the first byte, both with the given certificate; with USER and PASSWORD it also requires
+SMTP AUTH with them (`login` records the user). Prints "ready" on standard output once it
+accepts connections.
 """
 
 import email
 import email.policy
 import json
+import logging
 import os
+import ssl
 import sys
 import threading
 import time
+import warnings
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+
+def login_of(session):
+    auth = getattr(session, "auth_data", None)
+    login = getattr(auth, "login", None)
+    return login.decode() if isinstance(login, bytes) else None
 
 
 class Sink:
@@ -41,6 +54,7 @@ class Sink:
             "to": str(msg.get("to", "")),
             "text": text,
             "html": html,
+            "login": login_of(session),
         }
         with self.lock:
             self.count += 1
@@ -53,9 +67,29 @@ class Sink:
 
 
 def main():
+    # Refused handshakes and logins are what some tests provoke: keep them out of the output.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    warnings.simplefilter("ignore")
     port, folder = int(sys.argv[1]), sys.argv[2]
+    mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
     os.makedirs(folder, exist_ok=True)
-    controller = Controller(Sink(folder), hostname="127.0.0.1", port=port)
+    kwargs = {}
+    if mode in ("starttls", "tls"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        if mode == "starttls":
+            kwargs.update(tls_context=context, require_starttls=True)
+        else:
+            kwargs.update(ssl_context=context)
+    if len(sys.argv) > 7:
+        user, password = sys.argv[6].encode(), sys.argv[7].encode()
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = getattr(auth_data, "login", None) == user and auth_data.password == password
+            return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+        kwargs.update(authenticator=authenticator, auth_required=True)
+    controller = Controller(Sink(folder), hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     print("ready", flush=True)
     try:

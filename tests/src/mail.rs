@@ -82,20 +82,67 @@ fn smtp_required() -> bool {
     std::env::var("REQUIRE_SMTP").is_ok_and(|v| v == "1" || v == "true")
 }
 
+/// How the test SMTP server protects connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// No TLS.
+    Plain,
+    /// STARTTLS, required by the server.
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
 /// A local SMTP server (aiosmtpd) that writes each message it receives to a JSON file.
 /// Stopped when dropped.
 #[derive(Debug)]
 pub struct SmtpSink {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
-    dir: TempDir,
+    /// Its self-signed certificate (PEM, for `localhost`), when it speaks TLS.
+    pub certificate: Option<Vec<u8>>,
+    tls: SinkTls,
+    mail_dir: PathBuf,
+    _dir: TempDir,
     child: Child,
 }
 
+/// A self-signed certificate and key for `localhost` in `dir`, made with the openssl tool.
+fn self_signed(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    made.then_some((cert, key))
+}
+
 impl SmtpSink {
-    /// Starts the server, or returns `None` (with a note) when aiosmtpd is not installed and
-    /// `REQUIRE_SMTP` is not set.
+    /// Starts a plain server, or returns `None` (with a note) when aiosmtpd is not installed
+    /// and `REQUIRE_SMTP` is not set.
     pub fn start() -> Option<Self> {
+        Self::start_with(SinkTls::Plain, None)
+    }
+
+    /// Starts a server speaking `tls` with a fresh self-signed certificate for `localhost`,
+    /// and requiring SMTP AUTH with `auth` (user, password) when given.
+    pub fn start_with(tls: SinkTls, auth: Option<(&str, &str)>) -> Option<Self> {
         let available = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stdout(Stdio::null())
@@ -112,6 +159,29 @@ impl SmtpSink {
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let mail_dir = dir.path().join("mail");
+        let mut extra: Vec<std::ffi::OsString> = Vec::new();
+        let mut certificate = None;
+        if tls != SinkTls::Plain {
+            let Some((cert, key)) = self_signed(dir.path()) else {
+                assert!(
+                    !smtp_required(),
+                    "REQUIRE_SMTP=1 but the openssl tool could not make a test certificate"
+                );
+                eprintln!("skipped: the openssl tool could not make a test certificate");
+                return None;
+            };
+            certificate = Some(std::fs::read(&cert).expect("read the certificate"));
+            let mode = if tls == SinkTls::StartTls {
+                "starttls"
+            } else {
+                "tls"
+            };
+            extra.extend([mode.into(), cert.into(), key.into()]);
+            if let Some((user, password)) = auth {
+                extra.extend([user.into(), password.into()]);
+            }
+        }
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -120,7 +190,8 @@ impl SmtpSink {
             let mut child = Command::new("python3")
                 .arg(&script)
                 .arg(port.to_string())
-                .arg(dir.path())
+                .arg(&mail_dir)
+                .args(&extra)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -135,7 +206,14 @@ impl SmtpSink {
             });
             match rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) if line.trim() == "ready" => {
-                    return Some(Self { port, dir, child });
+                    return Some(Self {
+                        port,
+                        certificate,
+                        tls,
+                        mail_dir,
+                        _dir: dir,
+                        child,
+                    });
                 }
                 _ => {
                     // Port taken between the probe and the bind, or a slow start: try again.
@@ -150,7 +228,7 @@ impl SmtpSink {
     /// The messages received so far, in order: `{mail_from, rcpt_tos, headers, subject, to,
     /// text, html}`.
     pub fn messages(&self) -> Vec<Value> {
-        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
+        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(&self.mail_dir)
             .expect("read the sink's folder")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter_map(|p| {
@@ -183,11 +261,23 @@ impl SmtpSink {
         );
     }
 
-    /// An SMTP sender configuration for this server (plain connection, it is local).
+    /// An SMTP sender configuration for this server: its TLS mode, its certificate as an
+    /// extra trusted root, no credentials.
     pub fn config(&self, from: &str) -> portcullis::email::SmtpConfig {
-        let mut c = portcullis::email::SmtpConfig::new("127.0.0.1", from);
+        use portcullis::email::{SmtpConfig, SmtpSecurity};
+        let host = if self.tls == SinkTls::Plain {
+            "127.0.0.1"
+        } else {
+            "localhost"
+        };
+        let mut c = SmtpConfig::new(host, from);
         c.port = Some(self.port);
-        c.security = portcullis::email::SmtpSecurity::None;
+        c.security = match self.tls {
+            SinkTls::Plain => SmtpSecurity::None,
+            SinkTls::StartTls => SmtpSecurity::StartTls,
+            SinkTls::Implicit => SmtpSecurity::Tls,
+        };
+        c.root_certificates_pem.extend(self.certificate.clone());
         c.timeout = Duration::from_secs(10);
         c
     }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use portcullis::email::{Address, EmailSender, Message, SmtpSender, RESET_PASSWORD};
 use portcullis::Options;
 use portcullis_email_password::EmailPassword;
-use portcullis_tests::mail::{api_path, link_in, query_param, SmtpSink};
+use portcullis_tests::mail::{api_path, link_in, query_param, SinkTls, SmtpSink};
 use portcullis_tests::{TestApp, PASSWORD};
 use serde_json::{json, Value};
 
@@ -283,4 +283,79 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
         matches!(err, portcullis::email::EmailError::Transport(_)),
         "{err}"
     );
+}
+
+fn probe() -> Message {
+    Message::new(
+        RESET_PASSWORD,
+        Address::parse("tls@example.com").unwrap(),
+        "over TLS",
+        "text",
+        "<p>html</p>",
+    )
+}
+
+#[tokio::test]
+async fn starttls_with_authentication_delivers_and_checks_the_password() {
+    let Some(sink) = SmtpSink::start_with(SinkTls::StartTls, Some(("mailer", "s3cret-pw"))) else {
+        return;
+    };
+    let mut config = sink.config(FROM);
+    config.username = Some("mailer".into());
+    config.password = Some("s3cret-pw".into());
+
+    SmtpSender::new(&config)
+        .unwrap()
+        .send(&probe())
+        .await
+        .expect("delivered over STARTTLS");
+
+    let received = sink.wait_for(1).await;
+    assert_single_recipient(&received[0], "tls@example.com");
+    assert_eq!(received[0]["login"], "mailer");
+
+    config.password = Some("wrong-password".into());
+    let err = SmtpSender::new(&config).unwrap().send(&probe()).await;
+    assert!(err.is_err());
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn implicit_tls_delivers() {
+    let Some(sink) = SmtpSink::start_with(SinkTls::Implicit, None) else {
+        return;
+    };
+
+    SmtpSender::new(&sink.config(FROM))
+        .unwrap()
+        .send(&probe())
+        .await
+        .expect("delivered over implicit TLS");
+
+    assert_single_recipient(&sink.wait_for(1).await[0], "tls@example.com");
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_or_a_missing_starttls_is_refused() {
+    let Some(tls) = SmtpSink::start_with(SinkTls::StartTls, None) else {
+        return;
+    };
+    let mut untrusted = tls.config(FROM);
+    untrusted.root_certificates_pem.clear();
+    let err = SmtpSender::new(&untrusted).unwrap().send(&probe()).await;
+    assert!(
+        err.is_err(),
+        "a self-signed certificate must not be accepted"
+    );
+
+    // A server that offers no STARTTLS gets nothing in clear from a STARTTLS sender.
+    let Some(plain) = SmtpSink::start() else {
+        return;
+    };
+    let mut config = plain.config(FROM);
+    config.security = portcullis::email::SmtpSecurity::StartTls;
+    let err = SmtpSender::new(&config).unwrap().send(&probe()).await;
+    assert!(err.is_err(), "no downgrade to plain text");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(plain.messages().is_empty() && tls.messages().is_empty());
 }
