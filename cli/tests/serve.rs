@@ -529,3 +529,133 @@ fn serve_logs_go_to_stderr() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PORTCULLIS_SECRET is not set"), "{stderr}");
 }
+
+fn post_json(port: u16, path: &str, body: &str) -> HttpResponse {
+    http_request(port, "POST", path, Some(body)).expect("a response")
+}
+
+/// Waits (up to 10 s) for `path` to hold a line containing `needle`; returns that line.
+fn wait_for_line(path: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line with {needle} in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_with_an_outbox_file_mails_reset_links_there_and_logs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("mail/outbox.jsonl");
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .env("OUTBOX_FILE", &outbox);
+    let mut server = Server::start(cmd, free_port());
+
+    let res = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Ada","email":"ada@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = post_json(
+        server.port,
+        "/api/auth/request-password-reset",
+        r#"{"email":"ada@example.com","redirectTo":"/reset"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+
+    let line = wait_for_line(&outbox, "reset-password");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["to"], "ada@example.com");
+    let token = entry["token"].as_str().unwrap();
+    let url = entry["url"].as_str().unwrap();
+    assert_eq!(
+        url,
+        format!(
+            "http://127.0.0.1:{}/api/auth/reset-password/{token}?callbackURL=%2Freset",
+            server.port
+        )
+    );
+    let output = server.stop();
+    assert!(
+        !output.contains(token),
+        "the token is never logged: {output}"
+    );
+    assert!(output.contains("outbox"), "{output}");
+}
+
+#[test]
+fn serve_with_the_log_sender_logs_the_kind_and_never_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("auth.toml");
+    std::fs::write(
+        &config,
+        "[email]\nsender = \"log\"\n\n[email_verification]\nsend_on_sign_up = true\n",
+    )
+    .unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .env("PORTCULLIS_CONFIG", &config);
+    let mut server = Server::start(cmd, free_port());
+
+    let res = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Bo","email":"bo@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let output = server.stop();
+    assert!(output.contains("log sender"), "{output}");
+    assert!(output.contains("verify-email"), "{output}");
+    assert!(!output.contains("verify-email?token"), "{output}");
+    assert!(
+        !output.contains("eyJhbGciOiJIUzI1NiJ9"),
+        "no token in the logs: {output}"
+    );
+}
+
+#[test]
+fn serve_refuses_an_incomplete_email_configuration() {
+    for (toml, expected) in [
+        ("[email]\nsender = \"smtp\"\n", "[email.smtp]"),
+        ("[email]\nsender = \"outbox\"\n", "outbox_file"),
+        ("[email]\nsender = \"pigeon\"\n", "use smtp, outbox, log or none"),
+        (
+            "[email.smtp]\nhost = \"smtp.example.com\"\nuser = \"u\"\npassword_env = \"PC_TEST_NO_SUCH_VAR\"\nfrom = \"a@example.com\"\n",
+            "PC_TEST_NO_SUCH_VAR",
+        ),
+        (
+            "[email.smtp]\nhost = \"smtp.example.com\"\ntls = \"maybe\"\nfrom = \"a@example.com\"\n",
+            "use starttls, tls or none",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("auth.toml");
+        std::fs::write(&config, toml).unwrap();
+        let mut cmd = portcullis(dir.path());
+        cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+            .env("PORTCULLIS_CONFIG", &config)
+            .args(["serve", "--port", &free_port().to_string()])
+            .args(["--database", &database_url(dir.path())]);
+
+        let output = run_to_end(cmd);
+
+        assert!(!output.status.success(), "{toml}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{toml}: {stderr}");
+    }
+}
