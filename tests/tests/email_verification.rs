@@ -480,3 +480,28 @@ async fn names_are_escaped_in_the_html_part() {
     assert!(!m.html.contains("<img"));
     assert!(m.text.contains("<img src=x onerror=alert(1)> & \"co\""));
 }
+
+#[tokio::test]
+async fn an_untrusted_callback_is_refused_before_anything_happens() {
+    let (mut app, mail) = plain_app().await;
+    app.signed_up("cb@example.com").await;
+    let res = app
+        .post(
+            "/send-verification-email",
+            json!({ "email": "cb@example.com", "callbackURL": "https://evil.example/" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.code().as_deref(), Some("INVALID_CALLBACK_URL"));
+    assert!(mail.messages().is_empty());
+
+    let token = mailed_token(&mut app, &mail, "cb@example.com").await;
+    let res = app
+        .get(&format!(
+            "/verify-email?token={token}&callbackURL=https%3A%2F%2Fevil.example%2F"
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.code().as_deref(), Some("INVALID_CALLBACK_URL"));
+    assert_eq!(app.session().await["user"]["emailVerified"], false);
+}

@@ -560,3 +560,36 @@ async fn the_whole_flow_through_the_links() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn redirect_targets_must_be_trusted() {
+    let (mut app, mail) = app().await;
+    let token = reset_token(&mut app, &mail, "redirect@example.com").await;
+
+    let res = app
+        .post(
+            "/request-password-reset",
+            json!({ "email": "redirect@example.com", "redirectTo": "https://evil.example/r" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.code().as_deref(), Some("INVALID_REDIRECT_URL"));
+
+    for callback in ["https%3A%2F%2Fevil.example%2Fr", "%2F%2Fevil.example%2Fr"] {
+        let res = app
+            .get(&format!("/reset-password/{token}?callbackURL={callback}"))
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{callback}");
+        assert_eq!(res.code().as_deref(), Some("INVALID_CALLBACK_URL"));
+    }
+    // A trusted absolute URL is kept as it is.
+    let res = app
+        .get(&format!(
+            "/reset-password/{token}?callbackURL=http%3A%2F%2Flocalhost%3A3000%2Fr"
+        ))
+        .await;
+    assert_eq!(
+        res.header("location"),
+        Some(&*format!("{BASE_URL}/r?token={token}"))
+    );
+}
