@@ -148,6 +148,34 @@ impl<'a> Api<'a> {
         .map(|_| ())
     }
 
+    /// Mails a verification link to `email` (the signed-in user's, when `headers` carry a
+    /// session cookie), leading to `callback_url` afterwards.
+    pub async fn send_verification_email(
+        &self,
+        headers: &HeaderMap,
+        email: &str,
+        callback_url: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let mut body = serde_json::json!({ "email": email });
+        if let Some(cb) = callback_url {
+            body["callbackURL"] = cb.into();
+        }
+        self.call(
+            ApiRequest::new("sendVerificationEmail")
+                .headers(headers.clone())
+                .body(body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Verifies an email with the token from a verification link. The reply carries the
+    /// session cookie when `autoSignInAfterVerification` signed the user in.
+    pub async fn verify_email(&self, token: &str) -> Result<Reply, ApiError> {
+        self.call(ApiRequest::new("verifyEmail").query("token", token))
+            .await
+    }
+
     /// Changes the signed-in user's name, image or additional fields.
     pub async fn update_user(
         &self,

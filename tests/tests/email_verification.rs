@@ -505,3 +505,29 @@ async fn an_untrusted_callback_is_refused_before_anything_happens() {
     assert_eq!(res.code().as_deref(), Some("INVALID_CALLBACK_URL"));
     assert_eq!(app.session().await["user"]["emailVerified"], false);
 }
+
+#[tokio::test]
+async fn the_server_side_api_verifies_too() {
+    let (mut app, mail) = plain_app().await;
+    app.signed_up("api@example.com").await;
+    let headers = app.cookie_headers();
+    let api = app.auth.api();
+
+    api.send_verification_email(&headers, "api@example.com", Some("/v"))
+        .await
+        .unwrap();
+    let token = mail
+        .wait_for(VERIFY_EMAIL, "api@example.com", 1)
+        .await
+        .token
+        .unwrap();
+    let reply = api.verify_email(&token).await.unwrap();
+    let err = api.verify_email("garbage").await.unwrap_err();
+
+    assert_eq!(
+        reply.json_body(),
+        Some(&json!({ "status": true, "user": null }))
+    );
+    assert_eq!(err.code(), Some("INVALID_TOKEN"));
+    assert_eq!(app.session().await["user"]["emailVerified"], true);
+}

@@ -593,3 +593,29 @@ async fn redirect_targets_must_be_trusted() {
         Some(&*format!("{BASE_URL}/r?token={token}"))
     );
 }
+
+#[tokio::test]
+async fn the_server_side_api_resets_too() {
+    use portcullis_email_password::EmailPasswordApi as _;
+    let (mut app, mail) = app().await;
+    app.signed_up("api@example.com").await;
+    let api = app.auth.api();
+
+    api.request_password_reset("api@example.com", Some("/done"))
+        .await
+        .unwrap();
+    let token = mail
+        .wait_for(RESET_PASSWORD, "api@example.com", 1)
+        .await
+        .token
+        .unwrap();
+    api.reset_password(&token, NEW_PASSWORD).await.unwrap();
+    let err = api.reset_password(&token, NEW_PASSWORD).await.unwrap_err();
+
+    assert_eq!(err.code(), Some("INVALID_TOKEN"));
+    app.jar.clear();
+    assert_eq!(
+        app.sign_in("api@example.com", NEW_PASSWORD).await.status,
+        StatusCode::OK
+    );
+}

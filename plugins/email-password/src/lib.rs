@@ -309,6 +309,19 @@ pub trait EmailPasswordApi {
         &self,
         body: SignInEmail,
     ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send;
+    /// `POST /request-password-reset`: mails a reset link when `email` has an account; the
+    /// answer is the same either way.
+    fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// `POST /reset-password`: sets `new_password` with the token from a reset link.
+    fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 impl EmailPasswordApi for portcullis::Api<'_> {
@@ -324,5 +337,28 @@ impl EmailPasswordApi for portcullis::Api<'_> {
         body: SignInEmail,
     ) -> impl Future<Output = Result<SignedIn, ApiError>> + Send {
         self.call_json(ApiRequest::new("signInEmail").body(body))
+    }
+
+    fn request_password_reset(
+        &self,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let mut body = serde_json::json!({ "email": email });
+        if let Some(r) = redirect_to {
+            body["redirectTo"] = r.into();
+        }
+        let call = self.call(ApiRequest::new("requestPasswordReset").body(body));
+        async move { call.await.map(|_| ()) }
+    }
+
+    fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let body = serde_json::json!({ "newPassword": new_password, "token": token });
+        let call = self.call(ApiRequest::new("resetPassword").body(body));
+        async move { call.await.map(|_| ()) }
     }
 }
