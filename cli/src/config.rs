@@ -84,7 +84,7 @@ struct FileConfig {
 struct SchemaFile {
     #[serde(default)]
     use_plural: bool,
-    /// `random` (default) or `uuid`.
+    /// `random` (default), `uuid` or `serial`.
     ids: Option<String>,
     /// `[schema.models.user] model_name = "users", fields = { email = "email_address" }`.
     #[serde(default)]
@@ -137,9 +137,10 @@ impl SchemaFile {
         let ids = match self.ids.as_deref() {
             None | Some("random") => portcullis::storage::IdStrategy::Random,
             Some("uuid") => portcullis::storage::IdStrategy::Uuid,
+            Some("serial") => portcullis::storage::IdStrategy::Serial,
             Some(other) => {
                 return Err(CliError::Config(format!(
-                    "[schema] ids = \"{other}\": use \"random\" or \"uuid\""
+                    "[schema] ids = \"{other}\": use \"random\", \"uuid\" or \"serial\""
                 )))
             }
         };

@@ -213,6 +213,9 @@ impl AuthBuilder {
             schema.merge(plugin.id(), plugin.schema())?;
         }
         schema.apply(&self.options.schema)?;
+        if self.options.ids == crate::storage::IdStrategy::Serial {
+            schema.use_serial_ids();
+        }
         Ok(schema)
     }
 
@@ -239,6 +242,9 @@ impl AuthBuilder {
             error_codes.extend_from_slice(plugin.error_codes());
         }
         schema.apply(&options.schema)?;
+        if options.ids == crate::storage::IdStrategy::Serial {
+            schema.use_serial_ids();
+        }
         let mut router = Router::default();
         for (i, e) in endpoints.iter().enumerate() {
             if !e.server_only {

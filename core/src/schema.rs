@@ -107,6 +107,9 @@ pub struct Field {
     pub sortable: bool,
     /// Whether a number needs 64 bits.
     pub bigint: bool,
+    /// Whether the column holds a database-assigned integer id (or a reference to one) though
+    /// the field is a string in Rust and JSON: see `IdStrategy::Serial`.
+    pub serial: bool,
 }
 
 impl Field {
@@ -125,6 +128,7 @@ impl Field {
             default: None,
             sortable: false,
             bigint: false,
+            serial: false,
         }
     }
 
@@ -396,6 +400,17 @@ impl Schema {
             }
         }
         Ok(())
+    }
+
+    /// Makes every `id` and every reference to an `id` a database-assigned integer.
+    pub fn use_serial_ids(&mut self) {
+        for t in &mut self.tables {
+            for f in &mut t.fields {
+                if f.name == "id" || f.references.as_ref().is_some_and(|r| r.field == "id") {
+                    f.serial = true;
+                }
+            }
+        }
     }
 
     /// The table with logical name `name`.

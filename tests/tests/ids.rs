@@ -56,3 +56,43 @@ async fn with_uuid_ids_users_sessions_and_accounts_get_uuids() {
     // Session tokens stay Better Auth's 32-character tokens.
     assert_eq!(session["session"]["token"].as_str().unwrap().len(), 32);
 }
+
+#[tokio::test]
+async fn serial_ids_are_assigned_by_the_database_and_sent_as_strings() {
+    let mut app =
+        TestApp::build(|b| b.options(|o| o.ids = portcullis::storage::IdStrategy::Serial)).await;
+    let first = app.signed_up("serial-1@example.com").await;
+    let second = app.new_client().signed_up("serial-2@example.com").await;
+    let (a, b) = (
+        first["user"]["id"].as_str().unwrap(),
+        second["user"]["id"].as_str().unwrap(),
+    );
+    let (a, b): (i64, i64) = (a.parse().unwrap(), b.parse().unwrap());
+    assert!(b > a, "increasing integers, as strings: {first} {second}");
+    let session = app.session().await;
+    assert_eq!(session["session"]["userId"], first["user"]["id"]);
+    assert!(session["session"]["id"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .is_ok());
+    let accounts = app.get("/list-accounts").await.json();
+    assert_eq!(accounts[0]["userId"], first["user"]["id"]);
+    assert_eq!(accounts[0]["accountId"], first["user"]["id"]);
+    assert_eq!(
+        app.sign_in("serial-1@example.com", portcullis_tests::PASSWORD)
+            .await
+            .status,
+        http::StatusCode::OK
+    );
+    let ddl = app
+        .auth
+        .schema()
+        .ddl(portcullis::storage::Dialect::Postgres)
+        .join("\n");
+    assert!(
+        ddl.contains("\"id\" serial not null primary key")
+            && ddl.contains("\"userId\" integer not null"),
+        "{ddl}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The [`Adapter`](super::Adapter) implementation every SQL driver shares. A driver module
 //! supplies its pool and transaction types (both with `schema` and `ids` fields, the
-//! transaction's connection in `tx`), and the functions `prepare` (bind a query's values),
+//! transaction's connection in `tx`), the functions `last_insert_id` (for dialects without
+//! `RETURNING`), `prepare` (bind a query's values),
 //! `decode_row`, and the methods `begin_tx` and `run_migrations`; this macro writes the rest
 //! on top of [`super::sql`]: every adapter operation, transactions (commit, and an immediate
 //! rollback on drop), and the refusals of nested transactions and migrations inside one.
@@ -71,6 +72,10 @@ macro_rules! sql_adapter {
                     if row.get("id").is_none() {
                         row.set("id", self.ids.generate());
                     }
+                    // An empty id (serial ids) is the database's to assign.
+                    if row.get("id") == Some(&$crate::storage::Value::String(String::new())) {
+                        row.remove("id");
+                    }
                     let id = row.get("id").cloned().unwrap_or($crate::storage::Value::Null);
                     let (text, args) = prepare(sql::insert($dialect, t, &row)?)?;
                     let $this = self;
@@ -80,7 +85,11 @@ macro_rules! sql_adapter {
                         let r = sqlx::query_with(&text, args).fetch_one($get).await?;
                         return decode_row(t, &r, 0);
                     }
-                    sqlx::query_with(&text, args).execute($get).await?;
+                    let done = sqlx::query_with(&text, args).execute($get).await?;
+                    let id = match id {
+                        $crate::storage::Value::Null => last_insert_id(&done),
+                        id => id,
+                    };
                     let q = $crate::storage::Query {
                         filter: vec![$crate::storage::Where::eq("id", id)],
                         limit: Some(1),

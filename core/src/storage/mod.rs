@@ -147,6 +147,12 @@ impl Row {
         }
     }
 
+    /// Removes `field`, returning its value.
+    pub fn remove(&mut self, field: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| k == field)?;
+        Some(self.0.remove(i).1)
+    }
+
     /// Builder form of [`Row::set`].
     pub fn with(mut self, field: impl Into<String>, value: impl Into<Value>) -> Self {
         self.set(field, value);
@@ -473,12 +479,17 @@ pub enum IdStrategy {
     Random,
     /// A random (version 4) UUID.
     Uuid,
+    /// An integer the database assigns (`autoincrement`, `serial`, `auto_increment`). Ids are
+    /// still strings in Rust and in JSON (`"1"`), as Better Auth emits them.
+    Serial,
 }
 
 impl IdStrategy {
-    /// A new id.
+    /// A new id; empty for [`IdStrategy::Serial`], where the database assigns it on insert
+    /// (a row written with an empty id gets the database's).
     pub fn generate(&self) -> String {
         match self {
+            IdStrategy::Serial => String::new(),
             IdStrategy::Random => crate::crypto::generate_id(),
             IdStrategy::Uuid => {
                 use rand::RngCore as _;

@@ -100,6 +100,11 @@ impl MysqlAdapter {
     }
 }
 
+/// The id MySQL assigned to the row just inserted (serial ids).
+fn last_insert_id(done: &sqlx::mysql::MySqlQueryResult) -> Value {
+    Value::Int(done.last_insert_id() as i64)
+}
+
 fn prepare(sql: Sql) -> Result<(String, MySqlArguments), StorageError> {
     let mut args = MySqlArguments::default();
     for (v, ty) in sql.args {

@@ -96,6 +96,11 @@ impl PostgresAdapter {
     }
 }
 
+/// PostgreSQL inserts with `RETURNING`; this is never needed.
+fn last_insert_id(_: &sqlx::postgres::PgQueryResult) -> Value {
+    Value::Null
+}
+
 fn prepare(sql: Sql) -> Result<(String, PgArguments), StorageError> {
     let mut args = PgArguments::default();
     for (v, ty) in sql.args {

@@ -105,6 +105,10 @@ pub(crate) fn coerce(v: Value, ty: FieldType) -> Value {
         },
         (FieldType::Boolean, Value::String(s)) => Value::Bool(s == "true" || s == "1"),
         (FieldType::Boolean, Value::Int(i)) => Value::Bool(i != 0),
+        (FieldType::Number, Value::String(s)) => match s.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::String(s),
+        },
         (_, v) => v,
     }
 }
@@ -129,6 +133,15 @@ fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// The type a field's values are bound as: a serial id is an integer in the database.
+fn bind_type(f: &Field) -> FieldType {
+    if f.serial {
+        FieldType::Number
+    } else {
+        f.ty
+    }
 }
 
 fn push_condition(
@@ -159,7 +172,7 @@ fn push_condition(
                 Op::Gt => " > ",
                 _ => " >= ",
             });
-            sql.bind(coerce(first(), f.ty), f.ty);
+            sql.bind(coerce(first(), bind_type(f)), bind_type(f));
         }
         Op::In | Op::NotIn => {
             if w.values.is_empty() {
@@ -172,7 +185,7 @@ fn push_condition(
                 if i > 0 {
                     sql.push(", ");
                 }
-                sql.bind(coerce(v.clone(), f.ty), f.ty);
+                sql.bind(coerce(v.clone(), bind_type(f)), bind_type(f));
             }
             sql.push(")");
         }
@@ -253,7 +266,7 @@ pub(crate) fn insert(d: Dialect, table: &Table, row: &Row) -> Result<Sql, Storag
         if !values.args.is_empty() {
             values.push(", ");
         }
-        values.bind(coerce(v.clone(), f.ty), f.ty);
+        values.bind(coerce(v.clone(), bind_type(f)), bind_type(f));
     }
     let mut text = format!(
         "insert into {} ({}) values ({})",
@@ -287,7 +300,7 @@ pub(crate) fn update(
         }
         sql.push(&d.quote(&f.column));
         sql.push(" = ");
-        sql.bind(coerce(v.clone(), f.ty), f.ty);
+        sql.bind(coerce(v.clone(), bind_type(f)), bind_type(f));
     }
     push_where(&mut sql, table, None, filter)?;
     if returning && d.returning() {
@@ -375,6 +388,14 @@ pub(crate) fn select_joined(
 /// The column type of `f` in dialect `d`.
 pub fn column_type(d: Dialect, f: &Field) -> &'static str {
     let key = f.name == "id" || f.references.is_some();
+    if f.serial {
+        return match (d, f.name == "id") {
+            (Dialect::Sqlite, _) => "integer",
+            (Dialect::Postgres, true) => "serial",
+            (Dialect::Postgres, false) => "integer",
+            (Dialect::Mysql, _) => "int",
+        };
+    }
     match (d, f.ty) {
         (Dialect::Sqlite, FieldType::String | FieldType::Json) => "text",
         (Dialect::Sqlite, FieldType::Number | FieldType::Boolean) => "integer",
@@ -417,7 +438,11 @@ fn default_sql(d: Dialect, f: &Field) -> Option<String> {
 pub fn column_def(d: Dialect, f: &Field, schema: &Schema) -> String {
     let mut s = format!("{} {}", d.quote(&f.column), column_type(d, f));
     if f.name == "id" {
-        s.push_str(" not null primary key");
+        s.push_str(match (f.serial, d) {
+            (true, Dialect::Sqlite) => " primary key autoincrement",
+            (true, Dialect::Mysql) => " not null auto_increment primary key",
+            _ => " not null primary key",
+        });
         return s;
     }
     if let Some(def) = default_sql(d, f) {

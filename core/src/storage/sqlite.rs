@@ -119,6 +119,12 @@ impl SqliteAdapter {
     }
 }
 
+/// The rowid SQLite assigned to the row just inserted (inserts use `RETURNING`; kept for
+/// completeness).
+fn last_insert_id(done: &sqlx::sqlite::SqliteQueryResult) -> Value {
+    Value::Int(done.last_insert_rowid())
+}
+
 fn prepare(sql: Sql) -> Result<(String, SqliteArguments<'static>), StorageError> {
     let mut args = SqliteArguments::default();
     for (v, _) in sql.args {

@@ -166,7 +166,6 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         extra,
         hidden: Default::default(),
     };
-    let account = Account::credential(auth.options().ids.generate(), &user.id, hash);
 
     // User, account and session land together or not at all.
     let tx = auth.adapter().begin().await?;
@@ -187,6 +186,8 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
             )
         }
     })?;
+    // Built after the insert: with serial ids the user's id is known only now.
+    let account = Account::credential(auth.options().ids.generate(), &user.id, hash);
     store.create_account(&account).await.map_err(|e| {
         tracing::error!(error = %e, "failed to create credential account");
         ApiError::new(
