@@ -300,3 +300,111 @@ impl EmailConfig {
         SmtpSender::new(&config).map_err(|e| CliError::Config(format!("[email.smtp] {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml_text: &str, dir: &Path, overrides: EmailOverrides) -> EmailConfig {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            email: EmailFile,
+            #[serde(default)]
+            email_verification: VerificationFile,
+        }
+        let f: File = toml::from_str(toml_text).unwrap();
+        EmailConfig::new(f.email, f.email_verification, overrides, dir)
+    }
+
+    #[test]
+    fn templates_and_verification_options_are_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("verify.html"), "<p>{{url}}</p>").unwrap();
+        let c = config(
+            r#"
+            [email]
+            app_name = "Example"
+            [email.templates.verify_email]
+            subject = "Confirm {{app_name}}"
+            text = "Open {{url}}"
+            html_file = "verify.html"
+            [email_verification]
+            send_on_sign_up = false
+            send_on_sign_in = true
+            auto_sign_in_after_verification = true
+            expires_in = 600
+            "#,
+            dir.path(),
+            EmailOverrides::default(),
+        );
+        let mut o = portcullis::Options::default();
+        c.apply(&mut o).unwrap();
+        assert_eq!(o.email.app_name, "Example");
+        let t = &o.email.templates.verify_email;
+        assert_eq!(
+            (t.subject.as_str(), t.text.as_str(), t.html.as_str()),
+            ("Confirm {{app_name}}", "Open {{url}}", "<p>{{url}}</p>")
+        );
+        assert_eq!(
+            o.email.templates.reset_password,
+            portcullis::email::EmailTemplates::default().reset_password
+        );
+        let v = &o.email_verification;
+        assert_eq!(v.send_on_sign_up, Some(false));
+        assert!(v.send_on_sign_in && v.auto_sign_in_after_verification);
+        assert_eq!(v.expires_in, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_template_with_both_text_and_text_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(
+            "[email.templates.reset_password]\ntext = \"a\"\ntext_file = \"b.txt\"\n",
+            dir.path(),
+            EmailOverrides::default(),
+        );
+        let err = c.apply(&mut portcullis::Options::default()).unwrap_err();
+        assert!(err.to_string().contains("both text and text_file"), "{err}");
+        let c = config(
+            "[email.templates.reset_password]\nhtml_file = \"missing.html\"\n",
+            dir.path(),
+            EmailOverrides::default(),
+        );
+        let err = c.apply(&mut portcullis::Options::default()).unwrap_err();
+        assert!(err.to_string().contains("missing.html"), "{err}");
+    }
+
+    #[test]
+    fn the_sender_is_picked_from_flags_then_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        if std::env::var_os("OUTBOX_FILE").is_none() {
+            let none = config("", dir.path(), EmailOverrides::default());
+            assert!(none.sender().unwrap().is_none());
+        }
+        let flagged = config(
+            "[email]\nsender = \"smtp\"\n",
+            dir.path(),
+            EmailOverrides {
+                email_sender: Some("log".into()),
+                outbox_file: None,
+            },
+        );
+        assert!(flagged.sender().unwrap().is_some());
+        let outbox = config(
+            "",
+            dir.path(),
+            EmailOverrides {
+                email_sender: None,
+                outbox_file: Some(dir.path().join("o.jsonl")),
+            },
+        );
+        assert!(outbox.sender().unwrap().is_some());
+        let smtp = config(
+            "[email.smtp]\nhost = \"smtp.example.com\"\nfrom = \"a@example.com\"\n",
+            dir.path(),
+            EmailOverrides::default(),
+        );
+        assert!(smtp.sender().unwrap().is_some());
+    }
+}
