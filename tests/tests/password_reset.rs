@@ -619,3 +619,45 @@ async fn the_server_side_api_resets_too() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn reset_and_verification_work_with_database_assigned_ids() {
+    let mail = MemorySender::new();
+    let sender = mail.clone();
+    let mut app = TestApp::build(move |b| {
+        b.email_sender(sender)
+            .options(|o| o.ids = portcullis::storage::IdStrategy::Serial)
+    })
+    .await;
+    let token = reset_token(&mut app, &mail, "serial@example.com").await;
+    let row = app
+        .auth
+        .store()
+        .verification_by_identifier(&format!("reset-password:{token}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.id.parse::<i64>().is_ok(), "{}", row.id);
+
+    assert_eq!(
+        reset(&mut app, &token, NEW_PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        reset(&mut app, &token, NEW_PASSWORD)
+            .await
+            .code()
+            .as_deref(),
+        Some("INVALID_TOKEN")
+    );
+
+    app.post(
+        "/send-verification-email",
+        json!({ "email": "serial@example.com" }),
+    )
+    .await;
+    let m = mail.wait_for(VERIFY_EMAIL, "serial@example.com", 1).await;
+    let res = app.get(&api_path(&m.url.unwrap())).await;
+    assert_eq!(res.status, StatusCode::FOUND);
+    assert_eq!(app.session().await["user"]["emailVerified"], true);
+}
