@@ -70,7 +70,11 @@ pub struct PasswordHasher {
 #[derive(Debug)]
 struct Inner {
     params: Params,
-    permits: Semaphore,
+    /// One per hash allowed to run at once; a job holds its permit until it has finished,
+    /// even when the caller stopped waiting for it.
+    permits: Arc<Semaphore>,
+    /// How many buffers [`Inner::memory`] keeps at most: the number of permits.
+    max_kept: usize,
     /// A real hash of a random password: verifying against it costs what a real check costs,
     /// so an unknown email answers in the same time as a wrong password.
     dummy: String,
@@ -89,10 +93,10 @@ impl Inner {
             .pop()
             .unwrap_or_default();
         let out = f(&mut buf);
-        self.memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(buf);
+        let mut kept = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < self.max_kept {
+            kept.push(buf);
+        }
         out
     }
 }
@@ -113,7 +117,8 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                max_kept: concurrency.max(1),
                 dummy,
                 memory: Mutex::new(Vec::new()),
             }),
@@ -130,16 +135,25 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        let permit = self
             .inner
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| HashError::Worker)?;
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || job(&inner))
-            .await
-            .map_err(|_| HashError::Worker)
+        // The permit moves into the job: a blocking job cannot be cancelled, so when the caller
+        // goes away (a client that disconnects mid-sign-in) the hash still runs to its end and
+        // keeps its permit till then. Released with the caller instead, every disconnect
+        // would let one more hash run beyond the bound.
+        tokio::task::spawn_blocking(move || {
+            let out = job(&inner);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| HashError::Worker)
     }
 
     /// A new argon2id hash (PHC string) of `password`.
@@ -337,6 +351,8 @@ pub fn scrypt_hash_with_salt(password: &str, salt_hex: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
     use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
@@ -520,6 +536,33 @@ mod tests {
         }
         let kept = hasher.inner.memory.lock().unwrap().len();
         assert!((1..=2).contains(&kept), "{kept} buffers kept");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_that_go_away_do_not_lift_the_bound() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 1).unwrap();
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Callers that give up right after their hash started, one after another.
+        for _ in 0..6 {
+            let (running, peak) = (running.clone(), peak.clone());
+            let job = hasher.run(move |inner| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let r = inner.with_memory(|mem| hash_argon2(&inner.params, mem, "pw-pw-pw-pw"));
+                running.fetch_sub(1, Ordering::SeqCst);
+                r
+            });
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(2), job).await;
+        }
+        // Let the abandoned hashes finish.
+        let _ = hasher.hash("pw-pw-pw-pw").await.unwrap();
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            1,
+            "hashes ran beyond the bound"
+        );
+        assert_eq!(hasher.inner.memory.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
