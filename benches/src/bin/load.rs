@@ -148,6 +148,14 @@ fn main() -> ExitCode {
         }
         Err(e) => Err(e),
     };
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    if interrupted != 0 {
+        // The handler is stopping the children and exits with this code; the main thread may
+        // get here first, having seen them die.
+        stop_all_children();
+        eprintln!("load: interrupted");
+        return ExitCode::from(interrupted);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -162,6 +170,10 @@ fn main() -> ExitCode {
 
 /// Process groups of the children still alive; the signal handler kills them.
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// The exit code of the signal that interrupted the bench (0 while none did): the main thread
+/// then reports the interrupt, not the children the handler killed.
+static INTERRUPTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
     LIVE_GROUPS
@@ -211,15 +223,16 @@ fn install_signal_handler() {
                 return None;
             };
             tokio::select! {
-                _ = int.recv() => Some(130),
+                _ = int.recv() => Some(130u8),
                 _ = term.recv() => Some(143),
                 _ = hup.recv() => Some(129),
             }
         });
         if let Some(code) = code {
+            INTERRUPTED.store(code, Ordering::SeqCst);
             eprintln!("\nload: interrupted; stopping the servers and load generators");
             stop_all_children();
-            std::process::exit(code);
+            std::process::exit(i32::from(code));
         }
     });
     if let Err(e) = spawned {
