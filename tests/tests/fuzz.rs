@@ -289,3 +289,40 @@ fn a_valid_form_sign_up_works_for_any_name_without_nul() {
         })
         .unwrap();
 }
+
+#[test]
+fn random_methods_and_paths_never_cause_a_server_error() {
+    let rt = runtime();
+    let app = rt.block_on(TestApp::new());
+    let methods = prop_oneof![
+        Just(http::Method::GET),
+        Just(http::Method::POST),
+        Just(http::Method::PUT),
+        Just(http::Method::DELETE),
+        Just(http::Method::OPTIONS),
+        Just(http::Method::PATCH),
+    ];
+    let paths = prop_oneof![
+        "/api/auth(/[a-z%2F.:_-]{0,12}){0,4}/?",
+        "/api/auth/(sign-in|sign-up|reset-password|get-session|ok|error)(/[^?# ]{0,20})?",
+        "[/a-zA-Z0-9%._~-]{0,40}",
+    ];
+    runner(64)
+        .run(
+            &(methods, paths, "[a-z=&%0-9]{0,30}"),
+            |(method, path, query)| {
+                let uri = format!("{path}?{query}");
+                let Ok(req) = http::Request::builder()
+                    .method(method)
+                    .uri(uri.as_str())
+                    .body(http_body_util::Full::new(Bytes::new()))
+                else {
+                    return Ok(());
+                };
+                let res = rt.block_on(app.auth.handle(req));
+                prop_assert!(!res.status().is_server_error(), "{uri} -> {}", res.status());
+                Ok(())
+            },
+        )
+        .unwrap();
+}

@@ -547,3 +547,40 @@ async fn skipped_backends_are_reported_not_silently_passed() {
         );
     }
 }
+
+/// A plugin whose account field the sign-up cannot fill: the account insert fails after the
+/// user insert succeeded inside the same transaction.
+struct BrokenAccounts;
+
+impl portcullis::Plugin for BrokenAccounts {
+    fn id(&self) -> &'static str {
+        "broken-accounts"
+    }
+    fn schema(&self) -> SchemaPatch {
+        SchemaPatch::default().field("account", Field::new("tenant", FieldType::String))
+    }
+}
+
+#[tokio::test]
+async fn a_sign_up_that_fails_halfway_leaves_nothing_behind() {
+    let mut app = portcullis_tests::TestApp::build(|b| b.plugin(BrokenAccounts)).await;
+    let res = app
+        .sign_up("halfway@example.com", portcullis_tests::PASSWORD)
+        .await;
+    assert_eq!(
+        res.status,
+        http::StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.text()
+    );
+    assert_eq!(res.json()["code"], "FAILED_TO_CREATE_USER");
+    let db = app.auth.adapter();
+    for model in ["user", "account", "session"] {
+        assert_eq!(
+            db.count(model, &[]).await.unwrap(),
+            0,
+            "{model}: the transaction rolled back"
+        );
+    }
+    assert!(res.set_cookie("better-auth.session_token").is_none());
+}
