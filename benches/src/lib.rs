@@ -45,15 +45,28 @@ impl std::fmt::Debug for Fixture {
 
 impl Fixture {
     /// Builds the engine on a fresh SQLite file, migrates it, and signs one user up through
-    /// `Auth::handle`, keeping the session cookie it sets.
+    /// `Auth::handle`, keeping the session cookie it sets. Rate limiting is off.
     pub async fn new() -> anyhow::Result<Self> {
+        Self::build(false).await
+    }
+
+    /// The same with the rate limiter on (a limit no bench reaches), to measure what the
+    /// limiter and the request checks cost on the hot path.
+    pub async fn with_rate_limiter() -> anyhow::Result<Self> {
+        Self::build(true).await
+    }
+
+    async fn build(rate_limited: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let db = dir.path().join("bench.db");
         let auth = Auth::builder()
             .secret(SECRET)
             .base_url(BASE_URL)
             .database(format!("sqlite://{}", db.display()))
-            .options(|o| o.rate_limit.enabled = false)
+            .options(|o| {
+                o.rate_limit.enabled = rate_limited;
+                o.rate_limit.max = u32::MAX;
+            })
             .plugin(EmailPassword::default())
             .build()
             .await
