@@ -207,6 +207,8 @@ struct RateLimitFile {
     enabled: Option<bool>,
     window: Option<u64>,
     max: Option<u32>,
+    /// `memory` (default) or `database` (shared by every server on the database).
+    storage: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -359,6 +361,16 @@ impl Config {
     }
 
     fn builder(&self) -> Result<portcullis::AuthBuilder, CliError> {
+        if let Some(other) = self
+            .rate_limit
+            .storage
+            .as_deref()
+            .filter(|s| *s != "memory" && *s != "database")
+        {
+            return Err(CliError::Config(format!(
+                "[rate_limit] storage = \"{other}\": use \"memory\" or \"database\""
+            )));
+        }
         let (schema_options, ids) = self.schema.options()?;
         let mut builder = Auth::builder()
             .base_url(&self.base_url)
@@ -376,6 +388,8 @@ impl Config {
                 if let Some(m) = self.rate_limit.max {
                     o.rate_limit.max = m;
                 }
+                o.rate_limit.database_storage =
+                    self.rate_limit.storage.as_deref() == Some("database");
                 if let Some(s) = self.session.expires_in {
                     o.session.expires_in = Duration::from_secs(s);
                 }

@@ -212,6 +212,13 @@ impl AuthBuilder {
         for plugin in &self.plugins {
             schema.merge(plugin.id(), plugin.schema())?;
         }
+        if self.options.rate_limit.database_storage {
+            schema.merge(
+                "rate-limit",
+                crate::schema::SchemaPatch::default()
+                    .table(crate::rate_limit::DatabaseStore::table()),
+            )?;
+        }
         schema.apply(&self.options.schema)?;
         if self.options.ids == crate::storage::IdStrategy::Serial {
             schema.use_serial_ids();
@@ -240,6 +247,13 @@ impl AuthBuilder {
             hooks.extend(plugin.hooks());
             plugin_rules.extend(plugin.rate_limits());
             error_codes.extend_from_slice(plugin.error_codes());
+        }
+        if options.rate_limit.database_storage {
+            schema.merge(
+                "rate-limit",
+                crate::schema::SchemaPatch::default()
+                    .table(crate::rate_limit::DatabaseStore::table()),
+            )?;
         }
         schema.apply(&options.schema)?;
         if options.ids == crate::storage::IdStrategy::Serial {
@@ -272,7 +286,7 @@ impl AuthBuilder {
         let rate_limiter = options
             .rate_limit
             .enabled
-            .then(|| RateLimiter::new(&options.rate_limit, plugin_rules));
+            .then(|| RateLimiter::new(&options.rate_limit, plugin_rules, Some(&db)));
         let mut pipeline = Pipeline::default();
         for h in hooks {
             match h.kind {
@@ -387,6 +401,11 @@ impl Auth {
     /// The storage adapter.
     pub fn adapter(&self) -> &dyn Adapter {
         self.inner.db.as_ref()
+    }
+
+    /// The storage adapter, shared (for stores that outlive a borrow, e.g. a rate-limit store).
+    pub fn adapter_arc(&self) -> Arc<dyn Adapter> {
+        self.inner.db.clone()
     }
 
     /// Typed helpers for the core models on the engine's database.

@@ -77,6 +77,105 @@ impl RateLimitStore for MemoryStore {
     }
 }
 
+/// Counters in the primary database (Better Auth's `rateLimit` table: `key` unique, `count`,
+/// `lastRequest` in ms), shared by every server process on that database. Each hit is a
+/// compare-and-set on the row (`update … where key = ? and count = ? and lastRequest = ?`),
+/// retried on conflict, so concurrent hits are counted exactly on every database without
+/// locks or transactions.
+#[derive(Debug)]
+pub struct DatabaseStore {
+    db: Arc<dyn crate::storage::Adapter>,
+}
+
+impl DatabaseStore {
+    /// Counters in `db`, which must have the `rateLimit` table
+    /// ([`RateLimitOptions::database_storage`] adds it to the schema).
+    pub fn new(db: Arc<dyn crate::storage::Adapter>) -> Self {
+        Self { db }
+    }
+
+    /// The table's schema.
+    pub fn table() -> crate::schema::Table {
+        use crate::schema::{Field, FieldType, Table};
+        Table::new(
+            "rateLimit",
+            vec![
+                Field::new("key", FieldType::String).unique(),
+                Field::new("count", FieldType::Number),
+                Field::new("lastRequest", FieldType::Number).bigint(),
+            ],
+        )
+    }
+
+    async fn hit_db(
+        &self,
+        key: &str,
+        window: Duration,
+        max: u32,
+    ) -> Result<Option<Duration>, crate::storage::StorageError> {
+        use crate::storage::{Row, StorageError, Value, Where};
+        let window_ms = window.as_millis() as i64;
+        for attempt in 0..64 {
+            if attempt > 0 {
+                // Someone else counted first: let them finish, then read again.
+                tokio::task::yield_now().await;
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            let Some(row) = self
+                .db
+                .find_one("rateLimit", &[Where::eq("key", key)])
+                .await?
+            else {
+                let fresh = Row::new()
+                    .with("key", key)
+                    .with("count", 1)
+                    .with("lastRequest", now);
+                match self.db.create("rateLimit", fresh).await {
+                    Ok(_) => return Ok(None),
+                    Err(StorageError::UniqueViolation) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let int = |f: &str| match row.get(f) {
+                Some(Value::Int(i)) => *i,
+                _ => 0,
+            };
+            let (count, last) = (int("count"), int("lastRequest"));
+            let next = if now - last >= window_ms {
+                1
+            } else if count >= i64::from(max) {
+                let wait = (last + window_ms - now).max(0) as u64;
+                return Ok(Some(Duration::from_millis(wait)));
+            } else {
+                count + 1
+            };
+            let expected = [
+                Where::eq("key", key),
+                Where::eq("count", count),
+                Where::eq("lastRequest", last),
+            ];
+            let set = Row::new().with("count", next).with("lastRequest", now);
+            if self.db.update_many("rateLimit", &expected, set).await? == 1 {
+                return Ok(None);
+            }
+        }
+        Err(StorageError::Unknown(
+            "rate-limit counter under contention".into(),
+        ))
+    }
+}
+
+impl RateLimitStore for DatabaseStore {
+    fn hit<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+        max: u32,
+    ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
+        Box::pin(self.hit_db(key, window, max))
+    }
+}
+
 /// Rate-limit configuration.
 #[derive(Debug, Clone)]
 pub struct RateLimitOptions {
@@ -88,8 +187,11 @@ pub struct RateLimitOptions {
     pub max: u32,
     /// Rules that take precedence over plugin and built-in rules.
     pub custom_rules: Vec<RateRule>,
-    /// Where counters live; process memory when `None`.
+    /// Where counters live; process memory when `None` (unless `database_storage`).
     pub store: Option<Arc<dyn RateLimitStore>>,
+    /// Keep counters in the primary database (the `rateLimit` table), shared by every server
+    /// process on it.
+    pub database_storage: bool,
 }
 
 impl Default for RateLimitOptions {
@@ -100,6 +202,7 @@ impl Default for RateLimitOptions {
             max: 100,
             custom_rules: Vec::new(),
             store: None,
+            database_storage: false,
         }
     }
 }
@@ -138,17 +241,22 @@ pub(crate) struct RateLimiter {
 const MESSAGE: &str = "Too many requests. Please try again later.";
 
 impl RateLimiter {
-    pub(crate) fn new(options: &RateLimitOptions, plugin_rules: Vec<RateRule>) -> Self {
+    pub(crate) fn new(
+        options: &RateLimitOptions,
+        plugin_rules: Vec<RateRule>,
+        db: Option<&Arc<dyn crate::storage::Adapter>>,
+    ) -> Self {
         let mut rules = options.custom_rules.clone();
         rules.extend(plugin_rules);
         rules.extend(builtin_rules());
         Self {
             rules,
             default: RateRule::prefix("/", options.window, options.max),
-            store: options
-                .store
-                .clone()
-                .unwrap_or_else(|| Arc::new(MemoryStore::default())),
+            store: match (&options.store, db.filter(|_| options.database_storage)) {
+                (Some(store), _) => store.clone(),
+                (None, Some(db)) => Arc::new(DatabaseStore::new(db.clone())),
+                (None, None) => Arc::new(MemoryStore::default()),
+            },
         }
     }
 
@@ -204,7 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn sign_in_allows_three_per_ten_seconds_per_client() {
-        let rl = RateLimiter::new(&RateLimitOptions::default(), vec![]);
+        let rl = RateLimiter::new(&RateLimitOptions::default(), vec![], None);
         for _ in 0..3 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }
@@ -227,6 +335,7 @@ mod tests {
                 Duration::from_secs(10),
                 5,
             )],
+            None,
         );
         for _ in 0..5 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
@@ -255,7 +364,7 @@ mod tests {
             store: Some(Arc::new(Broken)),
             ..RateLimitOptions::default()
         };
-        let rl = RateLimiter::new(&options, vec![]);
+        let rl = RateLimiter::new(&options, vec![], None);
         for _ in 0..10 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }

@@ -115,3 +115,53 @@ async fn a_forwarded_header_with_several_addresses_is_not_trusted() {
 
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Counters in the primary database: shared across engines on one database, exact under
+/// concurrency, on every database the tests run on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_counters_are_shared_and_exact_under_concurrency() {
+    for db in portcullis_tests::db::TestDb::all().await {
+        let build = || {
+            portcullis::Auth::builder()
+                .secret(portcullis_tests::SECRET)
+                .database(db.url.clone())
+                .options(|o| o.rate_limit.database_storage = true)
+                .build()
+        };
+        let (a, b) = (build().await.unwrap(), build().await.unwrap());
+        a.migrate().await.unwrap();
+        assert!(
+            b.migration_plan().await.unwrap().is_empty(),
+            "{:?}: the rateLimit table exists",
+            db.backend
+        );
+        let store = portcullis::rate_limit::DatabaseStore::new(a.adapter_arc());
+        let other = portcullis::rate_limit::DatabaseStore::new(b.adapter_arc());
+        use portcullis::rate_limit::RateLimitStore as _;
+        let window = std::time::Duration::from_secs(60);
+        // Two "processes" share one bucket.
+        assert_eq!(store.hit("1.1.1.1|/x", window, 2).await.unwrap(), None);
+        assert_eq!(other.hit("1.1.1.1|/x", window, 2).await.unwrap(), None);
+        assert!(
+            store.hit("1.1.1.1|/x", window, 2).await.unwrap().is_some(),
+            "{:?}",
+            db.backend
+        );
+        // 20 concurrent hits with room for 5: exactly 5 pass.
+        let store = std::sync::Arc::new(store);
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(
+                async move { s.hit("2.2.2.2|/y", window, 5).await },
+            ));
+        }
+        let mut allowed = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap().is_none() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 5, "{:?}", db.backend);
+    }
+}
