@@ -41,6 +41,12 @@ pub(crate) struct Overrides {
     /// Turn the rate limiter on or off [default: on].
     #[arg(long, env = "PORTCULLIS_RATE_LIMIT")]
     rate_limit: Option<bool>,
+    /// The global rate-limit window in seconds [default: 10]; sensitive paths keep their rules.
+    #[arg(long, env = "PORTCULLIS_RATE_LIMIT_WINDOW")]
+    rate_limit_window: Option<u64>,
+    /// Requests per global window [default: 100].
+    #[arg(long, env = "PORTCULLIS_RATE_LIMIT_MAX")]
+    rate_limit_max: Option<u32>,
     /// Where the generated secret is kept when PORTCULLIS_SECRET is not set
     /// [default: portcullis.secret beside the database].
     #[arg(long, env = "PORTCULLIS_SECRET_FILE")]
@@ -268,6 +274,12 @@ impl Config {
         let mut rate_limit = file.rate_limit;
         if o.rate_limit.is_some() {
             rate_limit.enabled = o.rate_limit;
+        }
+        if o.rate_limit_window.is_some() {
+            rate_limit.window = o.rate_limit_window;
+        }
+        if o.rate_limit_max.is_some() {
+            rate_limit.max = o.rate_limit_max;
         }
         let names = file
             .plugins
