@@ -5,20 +5,34 @@
 //! PORTCULLIS_SECRET=$(cargo run -q -p portcullis-cli -- secret) cargo run -p portcullis-example-axum
 //! ```
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::Auth;
+use portcullis::{Auth, ClientAddr};
 use portcullis_email_password::EmailPassword;
 
-/// The app: auth mounted with `nest_service`, plus a protected route.
+/// The app: auth mounted with `nest_service`, plus a protected route. Each request carries
+/// its peer address as a `ClientAddr`, so rate limits count per client, not for everyone at
+/// once.
 fn app(auth: Auth) -> Router {
     Router::new()
         .nest_service("/api/auth", auth.service())
         .route("/me", get(me))
         .with_state(auth)
+        .layer(axum::middleware::from_fn(client_addr))
+}
+
+/// Copies axum's connection info into the request as the engine's `ClientAddr`.
+async fn client_addr(mut req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        req.extensions_mut().insert(ClientAddr(addr));
+    }
+    next.run(req).await
 }
 
 /// Who am I? 401 without a session.
@@ -51,7 +65,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = build(secret, "sqlite://example-axum.db").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
     println!("listening on http://127.0.0.1:3001 (auth under /api/auth, protected route /me)");
-    axum::serve(listener, app(auth)).await?;
+    axum::serve(
+        listener,
+        app(auth).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -84,7 +102,9 @@ mod tests {
         let (status, _, _) = send(&app, Request::get("/me").body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+        let peer = SocketAddr::from(([10, 1, 2, 3], 50000));
         let sign_up = Request::post("/api/auth/sign-up/email")
+            .extension(ConnectInfo(peer))
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(
                 r#"{"name":"Ada","email":"ada@example.com","password":"correct-horse-1"}"#,
