@@ -121,12 +121,22 @@ mod tests {
             .to_owned();
 
         let me = Request::get("/me")
-            .header(header::COOKIE, cookie)
+            .header(header::COOKIE, &cookie)
             .body(Body::empty())
             .unwrap();
         let (status, _, body) = send(&app, me).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["user"]["email"], "ada@example.com");
+
+        let session = Request::get("/api/auth/get-session")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap();
+        let (_, _, body) = send(&app, session).await;
+        assert_eq!(
+            body["session"]["ipAddress"], "10.1.2.3",
+            "the peer address reached the engine"
+        );
 
         let (status, _, body) = send(
             &app,
