@@ -78,6 +78,7 @@ pub mod codes {
         MISSING_FIELD => "Field is required",
         METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED => "POST method requires deferSessionRefresh to be enabled in session config",
         BODY_MUST_BE_AN_OBJECT => "Body must be an object",
+        PASSWORD_ALREADY_SET => "User already has a password set",
         BAD_REQUEST => "Bad request",
         UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
         PAYLOAD_TOO_LARGE => "Request body is too large",

@@ -171,3 +171,76 @@ async fn delete_user_without_a_password_needs_a_fresh_session() {
     let res = fresh.post("/delete-user", json!({})).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 }
+
+#[tokio::test]
+async fn set_password_is_server_side_only_and_never_replaces_a_password() {
+    use portcullis::ApiRequest;
+    let mut app = TestApp::new().await;
+    app.signed_up("has-password@example.com").await;
+    // Not routed over HTTP, as in Better Auth.
+    let over_http = app
+        .post(
+            "/set-password",
+            json!({ "newPassword": "another-password-1" }),
+        )
+        .await;
+    assert_eq!(over_http.status, StatusCode::NOT_FOUND);
+    // Server-side, a user who has a password keeps it.
+    let headers = app.cookie_headers();
+    let err = app
+        .auth
+        .api()
+        .call(
+            ApiRequest::new("setPassword")
+                .headers(headers.clone())
+                .body(json!({ "newPassword": "another-password-1" })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("PASSWORD_ALREADY_SET"));
+
+    // A user without a password account (as after a social sign-in) gets one.
+    let user = app
+        .auth
+        .store()
+        .user_by_email("has-password@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    app.auth
+        .adapter()
+        .delete_many(
+            "account",
+            &[portcullis::storage::Where::eq("userId", user.id.as_str())],
+        )
+        .await
+        .unwrap();
+    let short = app
+        .auth
+        .api()
+        .call(
+            ApiRequest::new("setPassword")
+                .headers(headers.clone())
+                .body(json!({ "newPassword": "short" })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Some("PASSWORD_TOO_SHORT"));
+    app.auth
+        .api()
+        .call(
+            ApiRequest::new("setPassword")
+                .headers(headers)
+                .body(json!({ "newPassword": "a-new-password-2" })),
+        )
+        .await
+        .unwrap();
+    let mut fresh = app.new_client();
+    assert_eq!(
+        fresh
+            .sign_in("has-password@example.com", "a-new-password-2")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -14,7 +14,7 @@ use crate::{codes, EmailPasswordOptions};
 type Opts = Arc<EmailPasswordOptions>;
 
 pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
-    let (a, b, c) = (opts.clone(), opts.clone(), opts);
+    let (a, b, c, d) = (opts.clone(), opts.clone(), opts.clone(), opts);
     vec![
         Endpoint::post("signUpEmail", "/sign-up/email", move |ctx| {
             sign_up(ctx, a.clone())
@@ -29,6 +29,10 @@ pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
         Endpoint::post("changePassword", "/change-password", move |ctx| {
             change_password(ctx, c.clone())
         }),
+        Endpoint::post("setPassword", "/set-password", move |ctx| {
+            set_password(ctx, d.clone())
+        })
+        .server_only(),
     ]
 }
 
@@ -339,6 +343,41 @@ struct ChangePasswordBody {
 
 /// `POST /change-password`. With `revokeOtherSessions`, every session of the user ends and a
 /// new one is issued to the caller.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetPasswordBody {
+    new_password: String,
+}
+
+/// `setPassword` (server-side only, as in Better Auth; `POST /set-password` is 404 over HTTP):
+/// gives a user who signed up without one (a social sign-in, say) a password. A user who
+/// already has one gets 400 `PASSWORD_ALREADY_SET`: changing it needs the current password.
+async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+    let body: SetPasswordBody = ctx.body()?;
+    let current = ctx.require_session().await?;
+    check_length(&opts, &body.new_password)?;
+    let auth = ctx.auth();
+    let store = auth.store();
+    let existing = store.credential_account(&current.user.id).await?;
+    if existing.as_ref().is_some_and(|a| a.password.is_some()) {
+        return Err(ApiError::bad_request(core::PASSWORD_ALREADY_SET));
+    }
+    let hash = auth
+        .password_hasher()
+        .hash(&body.new_password)
+        .await
+        .map_err(hash_failed)?;
+    match existing {
+        Some(account) => store.set_password(&account.id, &hash).await?,
+        None => {
+            let account =
+                Account::credential(auth.options().ids.generate(), &current.user.id, hash);
+            store.create_account(&account).await?;
+        }
+    }
+    Ok(Reply::json(json!({ "status": true })))
+}
+
 async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let body: ChangePasswordBody = ctx.body()?;
     let current = ctx.require_session().await?;
