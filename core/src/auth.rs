@@ -548,10 +548,9 @@ impl Auth {
         {
             return render(Reply::from_error(&e));
         }
-        let method = parts.method.clone();
         let ctx = Ctx::new(CtxInner {
             auth: self.clone(),
-            method: parts.method.clone(),
+            method: parts.method,
             route: endpoint.path.clone(),
             path,
             params: params
@@ -572,6 +571,7 @@ impl Auth {
             via_http: true,
             session: OnceCell::new(),
         });
+        let method = ctx.method().clone();
         let mut reply = match self.run(ctx, endpoint).await {
             Ok(r) => r,
             Err(e) => Reply::from_error(&e),
