@@ -422,6 +422,7 @@ impl Config {
         }
         // Linking the first-party plugins registers their factories.
         let _ = portcullis_email_password::EmailPassword::default();
+        let _ = portcullis_two_factor::TwoFactor::default();
         for (name, options) in &self.plugins {
             builder = builder.plugin_arc(portcullis::plugin::build_plugin(name, options)?);
         }

@@ -6,9 +6,11 @@
 use std::fmt;
 
 use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::XChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -77,7 +79,8 @@ impl Secret {
     fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
         #[allow(clippy::expect_used)]
-        HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length")
+        <HmacSha256 as Mac>::new_from_slice(self.0.as_bytes())
+            .expect("HMAC takes keys of any length")
     }
 
     /// HMAC-SHA256 of `message` under the secret.
@@ -114,6 +117,61 @@ impl Secret {
         }
         let tag = base64::engine::general_purpose::STANDARD.decode(sig).ok()?;
         self.verify_hmac(value.as_bytes(), &tag).then_some(value)
+    }
+}
+
+/// Why [`Secret::decrypt`] could not recover a plaintext.
+#[derive(Debug, thiserror::Error)]
+pub enum DecryptError {
+    /// The payload is not lowercase hex of `nonce ‖ ciphertext ‖ tag`.
+    #[error("the encrypted value is malformed")]
+    Malformed,
+    /// Wrong key, or the payload was changed.
+    #[error("the encrypted value does not decrypt with this secret")]
+    Forged,
+    /// The plaintext is not UTF-8.
+    #[error("the decrypted value is not text")]
+    NotText,
+}
+
+impl Secret {
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        let key: [u8; 32] = Sha256::digest(self.0.as_bytes()).into();
+        XChaCha20Poly1305::new(&key.into())
+    }
+
+    /// Better Auth's `symmetricEncrypt`: XChaCha20-Poly1305 under SHA-256 of the secret,
+    /// answered as lowercase hex of `nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)`. Values
+    /// it encrypts decrypt in Better Auth with the same secret, and the reverse.
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        // Encryption into a Vec fails only past the cipher's length limit (256 GiB).
+        #[allow(clippy::expect_used)]
+        let sealed = self
+            .cipher()
+            .encrypt(&nonce.into(), plaintext.as_bytes())
+            .expect("plaintext within XChaCha20-Poly1305's length limit");
+        let mut out = Vec::with_capacity(nonce.len() + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        hex::encode(out)
+    }
+
+    /// The plaintext of a value made by [`Secret::encrypt`] (or Better Auth's
+    /// `symmetricEncrypt` with a plain secret).
+    pub fn decrypt(&self, encrypted: &str) -> Result<String, DecryptError> {
+        let bytes = hex::decode(encrypted).map_err(|_| DecryptError::Malformed)?;
+        if bytes.len() < 24 + 16 {
+            return Err(DecryptError::Malformed);
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| DecryptError::Malformed)?;
+        let plain = self
+            .cipher()
+            .decrypt(&nonce.into(), sealed)
+            .map_err(|_| DecryptError::Forged)?;
+        String::from_utf8(plain).map_err(|_| DecryptError::NotText)
     }
 }
 
@@ -168,5 +226,30 @@ mod tests {
         assert_eq!(other.unsign(&signed), None);
         // Unpadded or URL-safe signatures are not Better Auth's form.
         assert_eq!(s.unsign(signed.trim_end_matches('=')), None);
+    }
+
+    #[test]
+    fn encrypted_values_round_trip_and_refuse_tampering_and_other_keys() {
+        let s = Secret::new("0123456789abcdef0123456789abcdef").unwrap();
+        let sealed = s.encrypt("JBSWY3DPEHPK3PXP-secret");
+        // 24-byte nonce + 23 bytes + 16-byte tag, as lowercase hex.
+        assert_eq!(sealed.len(), 2 * (24 + 23 + 16));
+        assert!(sealed
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(
+            sealed,
+            s.encrypt("JBSWY3DPEHPK3PXP-secret"),
+            "fresh nonce each time"
+        );
+        assert_eq!(s.decrypt(&sealed).unwrap(), "JBSWY3DPEHPK3PXP-secret");
+        let other = Secret::new("fedcba9876543210fedcba9876543210").unwrap();
+        assert!(matches!(other.decrypt(&sealed), Err(DecryptError::Forged)));
+        let mut flipped = sealed.into_bytes();
+        flipped[60] = if flipped[60] == b'0' { b'1' } else { b'0' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert!(matches!(s.decrypt(&flipped), Err(DecryptError::Forged)));
+        assert!(matches!(s.decrypt("zz"), Err(DecryptError::Malformed)));
+        assert!(matches!(s.decrypt("abcd"), Err(DecryptError::Malformed)));
     }
 }

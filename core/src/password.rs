@@ -11,6 +11,7 @@
 //! Argon2's first pass writes every block before reading it, so a reused buffer needs no
 //! clearing and gives exactly the hash a fresh one would.
 
+pub use crate::routes::PasswordCheck;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};

@@ -53,14 +53,10 @@ impl Auth {
     ) {
         let jar = self.cookies();
         let dont_remember = dont_remember.unwrap_or_else(|| self.has_dont_remember(ctx));
-        let signed = self.secret().sign(&session.token);
-        let value = crate::cookies::encode_uri_component(&signed).into_owned();
-        let mut cookie = jar.cookie(jar.session_token.clone(), value);
+        let mut cookie = self.signed_cookie(jar.session_token.clone(), &session.token);
         if dont_remember {
             reply.set_cookie(&cookie);
-            let marker = self.secret().sign("true");
-            let marker = crate::cookies::encode_uri_component(&marker).into_owned();
-            reply.set_cookie(&jar.cookie(jar.dont_remember.clone(), marker));
+            reply.set_cookie(&self.signed_cookie(jar.dont_remember.clone(), "true"));
         } else {
             cookie.max_age = Some(self.options().session.expires_in.as_secs() as i64);
             reply.set_cookie(&cookie);
@@ -68,6 +64,14 @@ impl Auth {
                 reply.set_cookie(&jar.expired(jar.dont_remember.clone()));
             }
         }
+    }
+
+    /// A cookie with the engine's attributes whose value is `value` signed with the secret
+    /// (Better Auth's `setSignedCookie`): read it back with [`Ctx::signed_cookie`].
+    pub fn signed_cookie(&self, name: impl Into<String>, value: &str) -> crate::cookies::SetCookie {
+        let signed = self.secret().sign(value);
+        let value = crate::cookies::encode_uri_component(&signed).into_owned();
+        self.cookies().cookie(name, value)
     }
 
     /// Whether the request carries a valid `dont_remember` marker (the user signed in with
@@ -79,16 +83,32 @@ impl Auth {
     /// Expires every session cookie on `reply`: the token, the cookie cache (and any of its
     /// chunks the request carried) and the `dont_remember` marker.
     pub fn expire_session_cookies(&self, ctx: &Ctx, reply: &mut Reply) {
+        self.expire_session_token_cookies(ctx, reply);
+        let jar = self.cookies();
+        reply.set_cookie(&jar.expired(jar.dont_remember.clone()));
+    }
+
+    /// Expires the session token and the cookie cache (with its chunks), keeping the
+    /// `dont_remember` marker: for a plugin that takes back a session a sign-in just made
+    /// (two-factor) and will make another for the same sign-in.
+    pub fn expire_session_token_cookies(&self, ctx: &Ctx, reply: &mut Reply) {
         let jar = self.cookies();
         reply.set_cookie(&jar.expired(jar.session_token.clone()));
         reply.set_cookie(&jar.expired(jar.session_data.clone()));
+        // Chunks the browser holds, and chunks this very response was about to set.
         let chunk_prefix = format!("{}.", jar.session_data);
-        for name in crate::cookies::cookie_names(ctx.headers()) {
+        let queued = reply
+            .set_cookies()
+            .filter_map(|c| c.split_once('=').map(|(name, _)| name.to_owned()))
+            .collect::<Vec<_>>();
+        for name in crate::cookies::cookie_names(ctx.headers())
+            .into_iter()
+            .chain(queued)
+        {
             if name.starts_with(&chunk_prefix) {
                 reply.set_cookie(&jar.expired(name));
             }
         }
-        reply.set_cookie(&jar.expired(jar.dont_remember.clone()));
     }
 
     /// The reply of a successful sign-in or sign-up: `body`, the session cookie, and the new

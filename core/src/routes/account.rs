@@ -9,6 +9,7 @@ use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::plugin::Endpoint;
 use crate::storage::{Row, Where};
+use crate::Auth;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -119,25 +120,55 @@ struct PasswordBody {
 /// Checks `password` against the user's credential account: 400 `CREDENTIAL_ACCOUNT_NOT_FOUND`
 /// without one, 400 `INVALID_PASSWORD` when it does not match.
 async fn check_password(ctx: &Ctx, user_id: &str, password: &str) -> Result<(), ApiError> {
-    let account = ctx
-        .store()
-        .credential_account(user_id)
-        .await?
-        .and_then(|a| a.password)
-        .ok_or_else(|| ApiError::bad_request(codes::CREDENTIAL_ACCOUNT_NOT_FOUND))?;
-    let verified = ctx
-        .auth()
-        .password_hasher()
-        .verify(&account, password)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password verification failed");
-            ApiError::internal()
-        })?;
-    if verified.ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(codes::INVALID_PASSWORD))
+    match ctx.auth().verify_user_password(user_id, password).await? {
+        PasswordCheck::Matches => Ok(()),
+        PasswordCheck::Wrong => Err(ApiError::bad_request(codes::INVALID_PASSWORD)),
+        PasswordCheck::NoPassword => {
+            Err(ApiError::bad_request(codes::CREDENTIAL_ACCOUNT_NOT_FOUND))
+        }
+    }
+}
+
+/// The outcome of [`Auth::verify_user_password`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// The password is the user's.
+    Matches,
+    /// The user has a password and this is not it.
+    Wrong,
+    /// The user has no password (signed up through a social provider, a magic link, ...).
+    NoPassword,
+}
+
+impl Auth {
+    /// Checks `password` against the password of `user_id`'s credential account, off the
+    /// async workers. For endpoints that ask for the password again before a sensitive change.
+    pub async fn verify_user_password(
+        &self,
+        user_id: &str,
+        password: &str,
+    ) -> Result<PasswordCheck, ApiError> {
+        let Some(hash) = self
+            .store()
+            .credential_account(user_id)
+            .await?
+            .and_then(|a| a.password)
+        else {
+            return Ok(PasswordCheck::NoPassword);
+        };
+        let verified = self
+            .password_hasher()
+            .verify(&hash, password)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "password verification failed");
+                ApiError::internal()
+            })?;
+        Ok(if verified.ok {
+            PasswordCheck::Matches
+        } else {
+            PasswordCheck::Wrong
+        })
     }
 }
 

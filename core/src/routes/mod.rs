@@ -5,6 +5,8 @@ mod error_page;
 mod session;
 mod user;
 
+pub use account::PasswordCheck;
+
 use crate::context::Reply;
 use crate::plugin::Endpoint;
 

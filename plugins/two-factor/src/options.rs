@@ -1,0 +1,167 @@
+//! The plugin's options, with Better Auth's defaults. They deserialize from the stand-alone
+//! server's configuration (`[plugins.two-factor]`), in snake_case.
+
+use serde::Deserialize;
+
+/// Options of [`TwoFactor`](crate::TwoFactor).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwoFactorOptions {
+    /// The issuer in TOTP URIs (what authenticator apps show); the engine's app name when
+    /// unset.
+    pub issuer: Option<String>,
+    /// The physical name of the plugin's table (`twoFactor`).
+    pub two_factor_table: String,
+    /// TOTP.
+    pub totp: TotpOptions,
+    /// One-time codes sent by mail or a callback.
+    pub otp: OtpOptions,
+    /// Backup codes.
+    pub backup_codes: BackupCodeOptions,
+    /// Turn two-factor on at `/two-factor/enable`, without a first code (false).
+    pub skip_verification_on_enable: bool,
+    /// Users without a password manage two-factor without one (false).
+    pub allow_passwordless: bool,
+    /// Lifetime of a sign-in challenge and its `two_factor` cookie, in seconds (600).
+    pub two_factor_cookie_max_age: u64,
+    /// How long a trusted device skips the challenge, in seconds (30 days).
+    pub trust_device_max_age: u64,
+    /// Lock-out after repeated failures.
+    pub account_lockout: AccountLockoutOptions,
+}
+
+impl Default for TwoFactorOptions {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            two_factor_table: "twoFactor".into(),
+            totp: TotpOptions::default(),
+            otp: OtpOptions::default(),
+            backup_codes: BackupCodeOptions::default(),
+            skip_verification_on_enable: false,
+            allow_passwordless: false,
+            two_factor_cookie_max_age: 600,
+            trust_device_max_age: 30 * 24 * 3600,
+            account_lockout: AccountLockoutOptions::default(),
+        }
+    }
+}
+
+/// TOTP (RFC 6238 with HMAC-SHA1, as authenticator apps expect).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TotpOptions {
+    /// Digits per code: 6 or 8 (6).
+    pub digits: u32,
+    /// Seconds per code (30).
+    pub period: u64,
+    /// Turns TOTP off (the TOTP endpoints answer `TOTP_NOT_CONFIGURED`).
+    pub disable: bool,
+}
+
+impl Default for TotpOptions {
+    fn default() -> Self {
+        Self {
+            digits: 6,
+            period: 30,
+            disable: false,
+        }
+    }
+}
+
+/// How one-time codes are kept in the verification table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtpStorage {
+    /// As they are (Better Auth's default).
+    #[default]
+    Plain,
+    /// SHA-256, base64url without padding.
+    Hashed,
+    /// Encrypted with the secret.
+    Encrypted,
+}
+
+/// One-time codes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtpOptions {
+    /// Lifetime of a code, in minutes (3).
+    pub period: u64,
+    /// Digits per code (6).
+    pub digits: usize,
+    /// Wrong tries before a code is dead (5).
+    pub allowed_attempts: u32,
+    /// How codes are stored.
+    pub store: OtpStorage,
+    /// Mail codes with the engine's email sender when no callback is given (true). With
+    /// neither, one-time codes are off.
+    pub send_by_email: bool,
+}
+
+impl Default for OtpOptions {
+    fn default() -> Self {
+        Self {
+            period: 3,
+            digits: 6,
+            allowed_attempts: 5,
+            store: OtpStorage::Plain,
+            send_by_email: true,
+        }
+    }
+}
+
+/// How backup codes are kept in the `twoFactor` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupCodeStorage {
+    /// Encrypted with the secret (Better Auth's default).
+    #[default]
+    Encrypted,
+    /// As JSON text.
+    Plain,
+}
+
+/// Backup codes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupCodeOptions {
+    /// How many (10).
+    pub amount: usize,
+    /// Characters per code, before the dash is inserted (10: `xxxxx-xxxxx`).
+    pub length: usize,
+    /// How they are stored.
+    pub store: BackupCodeStorage,
+}
+
+impl Default for BackupCodeOptions {
+    fn default() -> Self {
+        Self {
+            amount: 10,
+            length: 10,
+            store: BackupCodeStorage::Encrypted,
+        }
+    }
+}
+
+/// Lock-out of the second factor after consecutive failures across challenges.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountLockoutOptions {
+    /// On (true).
+    pub enabled: bool,
+    /// Consecutive failures that lock (10).
+    pub max_failed_attempts: i64,
+    /// How long the lock lasts, in seconds (900).
+    pub duration_seconds: u64,
+}
+
+impl Default for AccountLockoutOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_failed_attempts: 10,
+            duration_seconds: 900,
+        }
+    }
+}

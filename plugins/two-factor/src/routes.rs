@@ -1,0 +1,554 @@
+//! The plugin's endpoints, all `POST` with JSON bodies as the client sends them.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use portcullis::password::PasswordCheck;
+use portcullis::storage::{Row, Session, SessionAndUser, User};
+use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::challenge::{self, check_lock, record_failure, Attempt, Verifier};
+use crate::row::{self, TwoFactorRow};
+use crate::{backup, codes, otp, totp, Shared};
+
+type S = Arc<Shared>;
+
+pub(crate) fn endpoints(shared: S) -> Vec<Endpoint> {
+    macro_rules! post {
+        ($name:literal, $path:literal, $handler:ident) => {{
+            let s = shared.clone();
+            Endpoint::post($name, $path, move |ctx| $handler(ctx, s.clone()))
+        }};
+    }
+    vec![
+        post!("enableTwoFactor", "/two-factor/enable", enable),
+        post!("disableTwoFactor", "/two-factor/disable", disable),
+        post!("getTOTPURI", "/two-factor/get-totp-uri", get_totp_uri),
+        post!("verifyTOTP", "/two-factor/verify-totp", verify_totp),
+        post!("sendTwoFactorOTP", "/two-factor/send-otp", send_otp),
+        post!("verifyTwoFactorOTP", "/two-factor/verify-otp", verify_otp),
+        post!(
+            "verifyBackupCode",
+            "/two-factor/verify-backup-code",
+            verify_backup_code
+        ),
+        post!(
+            "generateBackupCodes",
+            "/two-factor/generate-backup-codes",
+            generate_backup_codes
+        ),
+        post!(
+            "viewBackupCodes",
+            "/two-factor/view-backup-codes",
+            view_backup_codes
+        )
+        .server_only(),
+        post!("generateTOTP", "/totp/generate", generate_totp).server_only(),
+    ]
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{what}");
+    ApiError::internal()
+}
+
+fn totp_not_configured() -> ApiError {
+    ApiError::bad_request(codes::TOTP_NOT_CONFIGURED).with_message("totp isn't configured")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordBody {
+    password: Option<String>,
+}
+
+/// The password rule of the management endpoints: the user's password is required, unless
+/// `allowPasswordless` is on and the user has none. 400 `INVALID_PASSWORD` otherwise.
+async fn confirm_password(
+    ctx: &Ctx,
+    shared: &Shared,
+    user_id: &str,
+    password: Option<&str>,
+) -> Result<(), ApiError> {
+    let wrong = || ApiError::bad_request(core::INVALID_PASSWORD);
+    if shared.options.allow_passwordless {
+        let has_password = ctx
+            .store()
+            .credential_account(user_id)
+            .await?
+            .and_then(|a| a.password)
+            .is_some();
+        if !has_password {
+            return Ok(());
+        }
+    }
+    let password = password.ok_or_else(wrong)?;
+    match ctx.auth().verify_user_password(user_id, password).await? {
+        PasswordCheck::Matches => Ok(()),
+        PasswordCheck::Wrong | PasswordCheck::NoPassword => Err(wrong()),
+    }
+}
+
+/// Turns two-factor on or off for the signed-in user and replaces their session (Better
+/// Auth rotates it on every such change), in one transaction. With `drop_row` the user's
+/// `twoFactor` row goes too.
+async fn switch_and_rotate(
+    ctx: &Ctx,
+    current: &SessionAndUser,
+    enabled: bool,
+    drop_row: bool,
+) -> Result<(Session, User, bool), ApiError> {
+    let auth = ctx.auth();
+    let dont_remember = auth.has_dont_remember(ctx);
+    let tx = auth.adapter().begin().await?;
+    let store = auth.store_in(tx.as_ref());
+    let user = store
+        .update_user(
+            &current.user.id,
+            Row::new().with("twoFactorEnabled", enabled),
+        )
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if drop_row {
+        row::delete(tx.as_ref(), &user.id).await?;
+    }
+    let session = auth
+        .create_session(store, ctx, &user.id, dont_remember)
+        .await?;
+    store.delete_session(&current.session.token).await?;
+    tx.commit().await?;
+    tracing::info!(user = %user.id, enabled, "two-factor switched");
+    Ok((session, user, dont_remember))
+}
+
+fn issuer(ctx: &Ctx, shared: &Shared, requested: Option<String>) -> String {
+    requested
+        .filter(|s| !s.is_empty())
+        .or_else(|| shared.options.issuer.clone())
+        .unwrap_or_else(|| ctx.auth().options().email.app_name.clone())
+}
+
+fn open_secret(ctx: &Ctx, row: &TwoFactorRow) -> Result<String, ApiError> {
+    ctx.auth().secret().decrypt(&row.secret).map_err(|e| {
+        internal(
+            "the TOTP secret does not decrypt with this server's secret",
+            e,
+        )
+    })
+}
+
+fn open_codes(ctx: &Ctx, shared: &Shared, row: &TwoFactorRow) -> Result<Vec<String>, ApiError> {
+    backup::open(
+        &row.backup_codes,
+        shared.options.backup_codes.store,
+        ctx.auth().secret(),
+    )
+    .ok_or_else(|| internal("backup codes do not decrypt", "undecodable backup codes"))
+}
+
+fn new_codes(ctx: &Ctx, shared: &Shared) -> (Vec<String>, String) {
+    let codes = backup::generate(&shared.options.backup_codes);
+    let sealed = backup::seal(
+        &codes,
+        shared.options.backup_codes.store,
+        ctx.auth().secret(),
+    );
+    (codes, sealed)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Method {
+    Totp,
+    Otp,
+}
+
+#[derive(Deserialize)]
+struct EnableBody {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    method: Option<Method>,
+    #[serde(default)]
+    issuer: Option<String>,
+}
+
+/// `POST /two-factor/enable {password, method?, issuer?}`.
+async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: EnableBody = ctx.body()?;
+    let current = ctx.require_session().await?;
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    let auth = ctx.auth();
+    if matches!(body.method, Some(Method::Otp)) {
+        if !shared.otp_available(auth) {
+            return Err(ApiError::bad_request(codes::OTP_NOT_CONFIGURED));
+        }
+        let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, true, false).await?;
+        let body = json!({ "method": "otp" });
+        return Ok(auth.signed_in_reply(&ctx, body, session, user, dont_remember));
+    }
+    if shared.options.totp.disable {
+        return Err(totp_not_configured());
+    }
+    let user = &current.user;
+    if row::find(auth.adapter(), &user.id)
+        .await?
+        .is_some_and(|r| r.is_verified())
+    {
+        return Err(ApiError::bad_request(codes::TOTP_ALREADY_ENABLED));
+    }
+    let secret = totp::new_secret();
+    let (codes, sealed) = new_codes(&ctx, &shared);
+    let skip = shared.options.skip_verification_on_enable;
+    row::upsert(
+        auth.adapter(),
+        &user.id,
+        &auth.secret().encrypt(&secret),
+        &sealed,
+        skip,
+    )
+    .await?;
+    let t = &shared.options.totp;
+    let uri = totp::uri(
+        &secret,
+        &issuer(&ctx, &shared, body.issuer),
+        &user.email,
+        t.digits,
+        t.period,
+    );
+    let out = json!({ "method": "totp", "totpURI": uri, "backupCodes": codes });
+    if skip && !challenge::two_factor_enabled(user) {
+        let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, true, false).await?;
+        return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
+    }
+    Ok(Reply::json(out))
+}
+
+/// `POST /two-factor/disable {password}`: two-factor off, secret and backup codes deleted,
+/// every trusted device forgotten, session rotated.
+async fn disable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: PasswordBody = ctx.body_or_empty()?;
+    let current = ctx.require_session().await?;
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, false, true).await?;
+    challenge::forget_devices(&ctx, &user.id, None).await?;
+    let auth = ctx.auth();
+    let mut reply = auth.signed_in_reply(
+        &ctx,
+        json!({ "status": true }),
+        session,
+        user,
+        dont_remember,
+    );
+    challenge::expire_trust_cookie(&ctx, &mut reply);
+    Ok(reply)
+}
+
+/// `POST /two-factor/get-totp-uri {password}`.
+async fn get_totp_uri(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: PasswordBody = ctx.body_or_empty()?;
+    let current = ctx.require_session().await?;
+    if shared.options.totp.disable {
+        return Err(totp_not_configured());
+    }
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    let row = row::find(ctx.auth().adapter(), &current.user.id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
+    let secret = open_secret(&ctx, &row)?;
+    let t = &shared.options.totp;
+    // Better Auth names the app here even when the plugin has an issuer; authenticator apps
+    // would then show two issuers for one secret, so the plugin's issuer is used throughout.
+    let uri = totp::uri(
+        &secret,
+        &issuer(&ctx, &shared, None),
+        &current.user.email,
+        t.digits,
+        t.period,
+    );
+    Ok(Reply::json(json!({ "totpURI": uri })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CodeBody {
+    code: String,
+    #[serde(default)]
+    trust_device: Option<bool>,
+    #[serde(default)]
+    disable_session: Option<bool>,
+}
+
+/// The lock-out check and the attempt of a pending sign-in; nothing for a session.
+async fn start_attempt(
+    ctx: &Ctx,
+    shared: &Shared,
+    who: &Verifier,
+    row: &TwoFactorRow,
+) -> Result<Option<Attempt>, ApiError> {
+    match who {
+        Verifier::Challenge { identifier, .. } => {
+            check_lock(ctx, shared, row).await?;
+            Attempt::take(ctx, identifier).await.map(Some)
+        }
+        Verifier::Session(_) => Ok(None),
+    }
+}
+
+/// Settles an attempt and counts the outcome against (or for) the lock-out.
+async fn finish_attempt(
+    ctx: &Ctx,
+    shared: &Shared,
+    attempt: Option<Attempt>,
+    row: &TwoFactorRow,
+    failed: bool,
+) -> Result<(), ApiError> {
+    let Some(attempt) = attempt else {
+        return Ok(());
+    };
+    attempt.settle(ctx, failed).await?;
+    if failed {
+        record_failure(ctx, shared, row).await
+    } else {
+        row::reset_failures(ctx.auth().adapter(), row).await?;
+        Ok(())
+    }
+}
+
+/// `POST /two-factor/verify-totp {code, trustDevice?}`: completes a pending sign-in, or with
+/// a session confirms the secret (turning two-factor on at the first code).
+async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    if shared.options.totp.disable {
+        return Err(totp_not_configured());
+    }
+    let body: CodeBody = ctx.body()?;
+    let who = Verifier::of(&ctx).await?;
+    let auth = ctx.auth();
+    let row = row::find(auth.adapter(), &who.user().id)
+        .await?
+        .filter(|r| r.is_verified() || !who.is_challenge())
+        .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
+    let attempt = start_attempt(&ctx, &shared, &who, &row).await?;
+    let secret = open_secret(&ctx, &row)?;
+    let t = &shared.options.totp;
+    let generator = totp::Totp::new(&secret, t.digits, t.period)
+        .ok_or_else(|| internal("stored TOTP secret is unusable", "bad base32"))?;
+    let now = u64::try_from(portcullis::time::now().timestamp()).unwrap_or(0);
+    let accepted = match generator.matching_step(body.code.trim(), now) {
+        // A code is good once: its time step must be later than the last one accepted.
+        Some(step) => row::claim_totp_step(auth.adapter(), &row.id, step).await?,
+        None => false,
+    };
+    finish_attempt(&ctx, &shared, attempt, &row, !accepted).await?;
+    if !accepted {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_CODE));
+    }
+    if !row.is_verified() {
+        if let Verifier::Session(current) = &who {
+            row::set_verified(auth.adapter(), &row.id).await?;
+            if !challenge::two_factor_enabled(&current.user) {
+                let (session, user, dont_remember) =
+                    switch_and_rotate(&ctx, current, true, false).await?;
+                let out = json!({ "token": session.token, "user": user });
+                return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
+            }
+        }
+    }
+    who.complete(&ctx, &shared, body.trust_device == Some(true))
+        .await
+}
+
+/// `POST /two-factor/send-otp`: mails (or hands to the callback) a one-time code for the
+/// pending sign-in or the session.
+async fn send_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let auth = ctx.auth();
+    if !shared.otp_available(auth) {
+        return Err(
+            ApiError::bad_request(codes::OTP_NOT_CONFIGURED).with_message("otp isn't configured")
+        );
+    }
+    let who = Verifier::of(&ctx).await?;
+    let o = &shared.options.otp;
+    let code = otp::new_code(o.digits);
+    let stored = otp::seal(&code, o.store, auth.secret());
+    let now = portcullis::time::now();
+    let minutes = i64::try_from(o.period).unwrap_or(3);
+    let v = portcullis::storage::Verification {
+        id: auth.options().ids.generate(),
+        identifier: format!("2fa-otp-{}", who.otp_key()),
+        value: format!("{stored}:0"),
+        expires_at: now + chrono::Duration::minutes(minutes),
+        created_at: now,
+        updated_at: now,
+    };
+    ctx.store().create_verification(&v).await?;
+    shared.deliver_otp(auth, who.user(), &code).await;
+    Ok(Reply::json(json!({ "status": true })))
+}
+
+/// `POST /two-factor/verify-otp {code, trustDevice?}`.
+async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: CodeBody = ctx.body()?;
+    let who = Verifier::of(&ctx).await?;
+    let auth = ctx.auth();
+    let store = ctx.store();
+    let row = row::find(auth.adapter(), &who.user().id).await?;
+    if let (true, Some(row)) = (who.is_challenge(), &row) {
+        check_lock(&ctx, &shared, row).await?;
+    }
+    let identifier = format!("2fa-otp-{}", who.otp_key());
+    let expired = || ApiError::bad_request(codes::OTP_HAS_EXPIRED);
+    let pending = store
+        .verification_by_identifier(&identifier)
+        .await?
+        .ok_or_else(expired)?;
+    if !store.consume_verification(&pending).await? || pending.expires_at <= portcullis::time::now()
+    {
+        return Err(expired());
+    }
+    let o = &shared.options.otp;
+    let (stored, attempts) = otp::split_value(&pending.value);
+    if attempts >= o.allowed_attempts {
+        return Err(ApiError::bad_request(
+            codes::TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE,
+        ));
+    }
+    if !otp::matches(stored, body.code.trim(), o.store, auth.secret()) {
+        let mut retry = pending.clone();
+        retry.id = auth.options().ids.generate();
+        retry.value = format!("{stored}:{}", attempts.saturating_add(1));
+        store.create_verification(&retry).await?;
+        if let (true, Some(row)) = (who.is_challenge(), &row) {
+            record_failure(&ctx, &shared, row).await?;
+        }
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_CODE));
+    }
+    if let Some(row) = &row {
+        row::reset_failures(auth.adapter(), row).await?;
+    }
+    if !challenge::two_factor_enabled(who.user()) {
+        let Verifier::Session(current) = &who else {
+            return Err(challenge::no_session());
+        };
+        let (session, user, dont_remember) = switch_and_rotate(&ctx, current, true, false).await?;
+        let out = json!({ "token": session.token, "user": user });
+        return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
+    }
+    who.complete(&ctx, &shared, body.trust_device == Some(true))
+        .await
+}
+
+/// `POST /two-factor/verify-backup-code {code, disableSession?, trustDevice?}`: each code
+/// works once.
+async fn verify_backup_code(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: CodeBody = ctx.body()?;
+    let who = Verifier::of(&ctx).await?;
+    let auth = ctx.auth();
+    let row = row::find(auth.adapter(), &who.user().id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request(codes::BACKUP_CODES_NOT_ENABLED))?;
+    let attempt = start_attempt(&ctx, &shared, &who, &row).await?;
+    let mut codes = match open_codes(&ctx, &shared, &row) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(a) = attempt {
+                a.settle(&ctx, false).await?;
+            }
+            return Err(e);
+        }
+    };
+    let Some(i) = backup::position(&codes, body.code.trim()) else {
+        finish_attempt(&ctx, &shared, attempt, &row, true).await?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::INVALID_BACKUP_CODE,
+        ));
+    };
+    codes.remove(i);
+    let sealed = backup::seal(&codes, shared.options.backup_codes.store, auth.secret());
+    if !row::swap_backup_codes(auth.adapter(), &row.id, &row.backup_codes, &sealed).await? {
+        if let Some(a) = attempt {
+            a.settle(&ctx, false).await?;
+        }
+        return Err(ApiError::without_code(
+            StatusCode::CONFLICT,
+            "Failed to verify backup code. Please try again.",
+        ));
+    }
+    finish_attempt(&ctx, &shared, attempt, &row, false).await?;
+    if body.disable_session == Some(true) {
+        let mut out = serde_json::Map::new();
+        if let Verifier::Session(s) = &who {
+            out.insert("token".into(), s.session.token.clone().into());
+        }
+        out.insert("user".into(), json!(who.user()));
+        return Ok(Reply::json(out));
+    }
+    who.complete(&ctx, &shared, body.trust_device == Some(true))
+        .await
+}
+
+/// `POST /two-factor/generate-backup-codes {password}`: replaces every backup code.
+async fn generate_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: PasswordBody = ctx.body_or_empty()?;
+    let current = ctx.require_session().await?;
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    let not_enabled = || ApiError::bad_request(codes::TWO_FACTOR_NOT_ENABLED);
+    if !challenge::two_factor_enabled(&current.user) {
+        return Err(not_enabled());
+    }
+    let auth = ctx.auth();
+    let row = row::find(auth.adapter(), &current.user.id)
+        .await?
+        .ok_or_else(not_enabled)?;
+    let (codes, sealed) = new_codes(&ctx, &shared);
+    row::set_backup_codes(auth.adapter(), &row.id, &sealed).await?;
+    Ok(Reply::json(json!({ "status": true, "backupCodes": codes })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdBody {
+    user_id: serde_json::Value,
+}
+
+/// Server-side `viewBackupCodes {userId}`: the user's unused backup codes.
+async fn view_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    let body: UserIdBody = ctx.body()?;
+    let user_id = match body.user_id {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    let row = row::find(ctx.auth().adapter(), &user_id)
+        .await?
+        .ok_or_else(|| ApiError::bad_request(codes::BACKUP_CODES_NOT_ENABLED))?;
+    let codes = backup::open(
+        &row.backup_codes,
+        shared.options.backup_codes.store,
+        ctx.auth().secret(),
+    )
+    .ok_or_else(|| ApiError::bad_request(codes::INVALID_BACKUP_CODE))?;
+    Ok(Reply::json(json!({ "status": true, "backupCodes": codes })))
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    secret: String,
+}
+
+/// Server-side `generateTOTP {secret}`: the current code of a raw secret.
+async fn generate_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+    if shared.options.totp.disable {
+        return Err(totp_not_configured());
+    }
+    let body: SecretBody = ctx.body()?;
+    let t = &shared.options.totp;
+    let generator = totp::Totp::new(&body.secret, t.digits, t.period)
+        .ok_or_else(|| ApiError::validation("[body.secret] not a usable secret"))?;
+    let now = u64::try_from(portcullis::time::now().timestamp()).unwrap_or(0);
+    Ok(Reply::json(
+        json!({ "code": generator.code_at_step(generator.step(now)) }),
+    ))
+}
