@@ -17,7 +17,7 @@ use crate::plugin::{Before, Endpoint, HookKind, InitContext, Matcher, Plugin};
 use crate::rate_limit::{RateLimitOptions, RateLimiter};
 use crate::router::Router;
 use crate::schema::Schema;
-use crate::storage::{Adapter, Store};
+use crate::storage::{Adapter, DbHooks, StorageError, Store, Tx};
 use crate::Error;
 
 /// Session lifetimes.
@@ -128,6 +128,7 @@ pub struct AuthBuilder {
     database: Database,
     plugins: Vec<Arc<dyn Plugin>>,
     hooks: Vec<crate::plugin::Hook>,
+    db_hooks: Vec<crate::storage::DbHook>,
 }
 
 impl AuthBuilder {
@@ -193,9 +194,47 @@ impl AuthBuilder {
         self
     }
 
-    /// Adds an application hook without writing a plugin; runs before plugin hooks.
+    /// Adds an application hook without writing a plugin: before/after an endpoint (see
+    /// [`Hook`](crate::Hook)), or on raw HTTP requests and responses. Application hooks run
+    /// before plugin hooks, in the order added.
+    ///
+    /// ```
+    /// use portcullis::{ApiError, Auth, Before, Ctx, Hook, Matcher, Reply};
+    ///
+    /// let builder = Auth::builder()
+    ///     // Trims the name of every sign-up before the endpoint reads it.
+    ///     .hook(Hook::before(Matcher::Path("/sign-up/email".into()), |ctx: Ctx| {
+    ///         let mut body = ctx.body_json().cloned().unwrap_or_default();
+    ///         if let Some(name) = body.get("name").and_then(|n| n.as_str()) {
+    ///             body["name"] = name.trim().into();
+    ///         }
+    ///         async move { Ok(Before::Rewrite { body: Some(body), headers: Default::default() }) }
+    ///     }))
+    ///     // Adds a field to every successful sign-in answer.
+    ///     .hook(Hook::after(
+    ///         Matcher::Path("/sign-in/email".into()),
+    ///         |_ctx: Ctx, result: Result<Reply, ApiError>| async move {
+    ///             let mut reply = result?;
+    ///             if let Some(mut body) = reply.json_body().cloned() {
+    ///                 body["welcome"] = true.into();
+    ///                 reply.set_json(body);
+    ///             }
+    ///             Ok(reply)
+    ///         },
+    ///     ));
+    /// # let _ = builder;
+    /// ```
     pub fn hook(mut self, hook: crate::plugin::Hook) -> Self {
         self.hooks.push(hook);
+        self
+    }
+
+    /// Adds a database hook without writing a plugin: code that runs before or after every
+    /// create, update or delete of a core model, whichever endpoint makes it (Better Auth's
+    /// `databaseHooks`). Application hooks run after plugin hooks. See
+    /// [`DbHook`](crate::storage::DbHook).
+    pub fn database_hook(mut self, hook: crate::storage::DbHook) -> Self {
+        self.db_hooks.push(hook);
         self
     }
 
@@ -238,6 +277,7 @@ impl AuthBuilder {
         let mut hooks = self.hooks;
         let mut plugin_rules = Vec::new();
         let mut error_codes: Vec<ErrorCode> = codes::ALL.to_vec();
+        let mut db_hooks = DbHooks::default();
         for plugin in &self.plugins {
             plugin.init(&mut InitContext {
                 options: &mut options,
@@ -245,9 +285,15 @@ impl AuthBuilder {
             schema.merge(plugin.id(), plugin.schema())?;
             endpoints.extend(plugin.endpoints());
             hooks.extend(plugin.hooks());
+            plugin
+                .database_hooks()
+                .into_iter()
+                .for_each(|h| db_hooks.add(h));
             plugin_rules.extend(plugin.rate_limits());
             error_codes.extend_from_slice(plugin.error_codes());
         }
+        // The application's database hooks run last, as Better Auth runs its options' hooks.
+        self.db_hooks.into_iter().for_each(|h| db_hooks.add(h));
         if options.rate_limit.database_storage {
             schema.merge(
                 "rate-limit",
@@ -307,6 +353,7 @@ impl AuthBuilder {
                 router,
                 endpoints,
                 pipeline,
+                db_hooks,
                 rate_limiter,
                 error_codes,
                 plugins: self.plugins,
@@ -334,6 +381,7 @@ pub(crate) struct AuthInner {
     router: Router,
     endpoints: Vec<Endpoint>,
     pipeline: Pipeline,
+    db_hooks: DbHooks,
     rate_limiter: Option<RateLimiter>,
     error_codes: Vec<ErrorCode>,
     plugins: Vec<Arc<dyn Plugin>>,
@@ -375,6 +423,7 @@ impl Auth {
             database: Database::Url("sqlite::memory:".into()),
             plugins: Vec::new(),
             hooks: Vec::new(),
+            db_hooks: Vec::new(),
         }
     }
 
@@ -408,14 +457,34 @@ impl Auth {
         self.inner.db.clone()
     }
 
-    /// Typed helpers for the core models on the engine's database.
+    /// Typed helpers for the core models on the engine's database, outside any request
+    /// (database hooks get no context; while serving one, use [`Ctx::store`]).
     pub fn store(&self) -> Store<'_> {
-        Store::new(self.inner.db.as_ref(), &self.inner.schema)
+        self.store_for(None)
     }
 
-    /// Typed helpers for the core models inside a transaction.
-    pub fn store_in<'a>(&'a self, tx: &'a dyn Adapter) -> Store<'a> {
-        Store::new(tx, &self.inner.schema)
+    pub(crate) fn store_for<'a>(&'a self, ctx: Option<&'a Ctx>) -> Store<'a> {
+        Store::with_hooks(
+            self.inner.db.as_ref(),
+            &self.inner.schema,
+            &self.inner.db_hooks,
+            ctx,
+            None,
+        )
+    }
+
+    /// Starts a transaction outside any request (while serving one, use [`Ctx::begin`]).
+    /// Writes through [`Tx::store`] land together at [`Tx::commit`], or not at all.
+    pub async fn begin(&self) -> Result<Tx<'_>, StorageError> {
+        self.begin_for(None).await
+    }
+
+    pub(crate) async fn begin_for<'a>(
+        &'a self,
+        ctx: Option<&'a Ctx>,
+    ) -> Result<Tx<'a>, StorageError> {
+        let tx = self.inner.db.begin().await?;
+        Ok(Tx::new(tx, &self.inner.schema, &self.inner.db_hooks, ctx))
     }
 
     /// The password hasher.

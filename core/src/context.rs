@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::cookies::{append_set_cookie, SetCookie};
 use crate::error::{codes, ApiError};
-use crate::storage::{SessionAndUser, Store};
+use crate::storage::{SessionAndUser, StorageError, Store, Tx};
 use crate::Auth;
 
 /// Everything about one request: the engine, the matched route, input, and the lazily read
@@ -86,9 +86,15 @@ impl Ctx {
         &self.inner.auth
     }
 
-    /// Typed storage helpers on the engine's database.
+    /// Typed storage helpers on the engine's database; database hooks see this request.
     pub fn store(&self) -> Store<'_> {
-        self.inner.auth.store()
+        self.inner.auth.store_for(Some(self))
+    }
+
+    /// Starts a transaction on the engine's database; database hooks see this request, and
+    /// after hooks run once it commits.
+    pub async fn begin(&self) -> Result<Tx<'_>, StorageError> {
+        self.inner.auth.begin_for(Some(self)).await
     }
 
     /// The HTTP method.

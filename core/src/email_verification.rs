@@ -272,7 +272,7 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let store = auth.store();
+    let store = ctx.store();
     let Some(user) = store.user_by_email(&claims.email).await? else {
         return fail(VerificationError::UserNotFound);
     };
@@ -317,11 +317,16 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
                 let session = auth
                     .create_session(store, &ctx, &user.id, false)
                     .await
-                    .map_err(|_| {
-                        ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            codes::FAILED_TO_CREATE_SESSION,
-                        )
+                    .map_err(|e| {
+                        // Better Auth answers 500 here; a database hook's refusal passes.
+                        if e.code() == Some(codes::FAILED_TO_CREATE_SESSION.code) {
+                            ApiError::new(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                codes::FAILED_TO_CREATE_SESSION,
+                            )
+                        } else {
+                            e
+                        }
                     })?;
                 auth.set_session_cookie(&ctx, &mut reply, &session, None);
                 reply.set_new_session(Some(SessionAndUser { session, user }));

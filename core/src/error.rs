@@ -220,9 +220,28 @@ impl ApiError {
 }
 
 impl From<crate::storage::StorageError> for ApiError {
+    /// A database hook's refusal is answered as the hook made it; any other storage error is
+    /// logged and answered 500.
     fn from(err: crate::storage::StorageError) -> Self {
-        tracing::error!(error = %err, "storage error");
-        Self::internal()
+        Self::from_storage(err, "storage error", Self::internal())
+    }
+}
+
+impl ApiError {
+    /// What a client is answered when a write fails: a database hook's refusal as the hook
+    /// made it; any other storage error is logged as `what` and answered with `otherwise`.
+    pub fn from_storage(
+        err: crate::storage::StorageError,
+        what: &'static str,
+        otherwise: ApiError,
+    ) -> ApiError {
+        match err {
+            crate::storage::StorageError::Rejected(refusal) => refusal,
+            other => {
+                tracing::error!(error = %other, "{what}");
+                otherwise
+            }
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! database and its signed-in users.
 //!
 //! The engine ([`Auth`]) routes requests through a registry of [`Plugin`]s. Each plugin
-//! contributes [`Endpoint`]s, [`Hook`]s, schema ([`SchemaPatch`]), rate-limit rules and error
-//! codes. The engine itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
+//! contributes [`Endpoint`]s, [`Hook`]s, database hooks ([`DbHook`]), schema ([`SchemaPatch`]),
+//! rate-limit rules and error codes. An application adds hooks of both kinds on the builder
+//! ([`AuthBuilder::hook`], [`AuthBuilder::database_hook`]) without writing a plugin. The engine itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
 //! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user` and `/ok`; sign-up and
 //! sign-in come from plugins such as `portcullis-email-password`.
 //!
@@ -69,6 +70,7 @@ pub use error::{codes, ApiError, Error, ErrorCode};
 pub use ip::ClientAddr;
 pub use plugin::{Before, Endpoint, Hook, InitContext, Matcher, Plugin, PluginFactory, RateRule};
 pub use schema::SchemaPatch;
+pub use storage::{DbHook, Model};
 
 /// A boxed, sendable future: what object-safe async methods in this crate return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -45,6 +45,12 @@ pub trait Plugin: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Hooks around writes of the core models (Better Auth's `init().options.databaseHooks`).
+    /// They run before the application's, in plugin order.
+    fn database_hooks(&self) -> Vec<crate::storage::DbHook> {
+        Vec::new()
+    }
+
     /// Rate-limit rules for its paths; they take precedence over the built-in rules.
     fn rate_limits(&self) -> Vec<RateRule> {
         Vec::new()

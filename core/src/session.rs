@@ -36,8 +36,11 @@ impl Auth {
             hidden: Default::default(),
         };
         store.create_session(&session).await.map_err(|e| {
-            tracing::error!(error = %e, "failed to create session");
-            ApiError::bad_request(codes::FAILED_TO_CREATE_SESSION)
+            ApiError::from_storage(
+                e,
+                "failed to create session",
+                ApiError::bad_request(codes::FAILED_TO_CREATE_SESSION),
+            )
         })
     }
 

@@ -455,3 +455,59 @@ async fn a_before_hook_can_rewrite_the_cookie_header() {
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
     assert_eq!(browser.session().await["user"]["name"], "From Mobile");
 }
+
+#[tokio::test]
+async fn an_application_after_hook_can_change_a_reply() {
+    let mut app = TestApp::build(|b| {
+        b.hook(Hook::after(
+            Matcher::Path("/get-session".into()),
+            |_ctx: Ctx, result: Result<Reply, ApiError>| async move {
+                let mut reply = result?;
+                if reply.json_body().is_some_and(|b| b.is_null()) {
+                    reply.set_json(json!({ "signedIn": false }));
+                    reply.headers_mut().insert(
+                        http::header::CACHE_CONTROL,
+                        http::HeaderValue::from_static("private, max-age=5"),
+                    );
+                }
+                Ok(reply)
+            },
+        ))
+    })
+    .await;
+
+    let anonymous = app.get("/get-session").await;
+    app.signed_up("after@example.com").await;
+    let signed_in = app.get("/get-session").await;
+
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert_eq!(anonymous.json(), json!({ "signedIn": false }));
+    assert_eq!(
+        anonymous.header("cache-control"),
+        Some("private, max-age=5")
+    );
+    assert_eq!(signed_in.json()["user"]["email"], "after@example.com");
+}
+
+#[tokio::test]
+async fn an_application_after_hook_can_turn_a_failure_into_an_answer() {
+    let mut app = TestApp::build(|b| {
+        b.hook(Hook::after(
+            Matcher::Path("/sign-in/email".into()),
+            |_ctx: Ctx, result: Result<Reply, ApiError>| async move {
+                match result {
+                    Err(e) if e.code() == Some("INVALID_EMAIL_OR_PASSWORD") => {
+                        Ok(Reply::json(json!({ "retry": true })))
+                    }
+                    other => other,
+                }
+            },
+        ))
+    })
+    .await;
+
+    let res = app.sign_in("nobody@example.com", PASSWORD).await;
+
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json(), json!({ "retry": true }));
+}

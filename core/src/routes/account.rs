@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::plugin::Endpoint;
-use crate::storage::{Row, Where};
+use crate::storage::Row;
 use crate::Auth;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -211,12 +211,8 @@ async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
             }
         }
     }
-    let tx = auth.adapter().begin().await?;
-    let user = [Where::eq("userId", current.user.id.as_str())];
-    tx.delete_many("session", &user).await?;
-    tx.delete_many("account", &user).await?;
-    tx.delete_many("user", &[Where::eq("id", current.user.id.as_str())])
-        .await?;
+    let tx = ctx.begin().await?;
+    tx.store().delete_user(&current.user.id).await?;
     tx.commit().await?;
     tracing::info!(user = %current.user.id, "user deleted");
     let mut reply = Reply::json(json!({ "success": true, "message": "User deleted" }));

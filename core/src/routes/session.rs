@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::plugin::Endpoint;
-use crate::storage::{Row, Where};
+use crate::storage::Row;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -78,16 +78,23 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let set = Row::new()
         .with("expiresAt", now + opts.expires_in)
         .with("updatedAt", now);
-    match store.update_session(&token, set).await {
-        Ok(Some(session)) => current.session = session,
-        Ok(None) | Err(_) => {
-            let mut reply = Reply::from_error(&ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                codes::FAILED_TO_GET_SESSION,
-            ));
-            auth.expire_session_cookies(&ctx, &mut reply);
-            return Ok(reply);
+    let failed = || ApiError::new(StatusCode::UNAUTHORIZED, codes::FAILED_TO_GET_SESSION);
+    let refused = match store.update_session(&token, set).await {
+        Ok(Some(session)) => {
+            current.session = session;
+            None
         }
+        Ok(None) => Some(failed()),
+        Err(e) => Some(ApiError::from_storage(
+            e,
+            "session refresh failed",
+            failed(),
+        )),
+    };
+    if let Some(e) = refused {
+        let mut reply = Reply::from_error(&e);
+        auth.expire_session_cookies(&ctx, &mut reply);
+        return Ok(reply);
     }
     let mut reply = Reply::json(&current);
     auth.set_session_cookie(&ctx, &mut reply, &current.session, Some(false));
@@ -120,15 +127,8 @@ struct RevokeBody {
 async fn revoke_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: RevokeBody = ctx.body()?;
     let current = ctx.require_session().await?;
-    ctx.auth()
-        .adapter()
-        .delete_many(
-            "session",
-            &[
-                Where::eq("token", body.token.as_str()),
-                Where::eq("userId", current.user.id.as_str()),
-            ],
-        )
+    ctx.store()
+        .delete_session_of(&current.user.id, &body.token)
         .await?;
     let mut reply = Reply::json(json!({ "status": true }));
     if body.token == current.session.token {

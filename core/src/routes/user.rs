@@ -64,7 +64,7 @@ async fn update_user(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let set =
         Row::from_json(table, update).map_err(|e| ApiError::validation(format!("[body] {e}")))?;
-    auth.store()
+    ctx.store()
         .update_user(&current.user.id, set)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::USER_NOT_FOUND))?;

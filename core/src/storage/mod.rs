@@ -6,6 +6,7 @@
 //! [`Row`]; code above storage converts rows to and from typed structs with serde.
 
 mod driver;
+mod hooks;
 mod models;
 mod mysql;
 mod postgres;
@@ -16,8 +17,10 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use hooks::DbHooks;
+pub use hooks::{DbHook, DbOp, Model};
 pub use models::{
-    Account, Session, SessionAndUser, Store, User, Verification, CREDENTIAL_PROVIDER,
+    Account, Session, SessionAndUser, Store, Tx, User, Verification, CREDENTIAL_PROVIDER,
 };
 pub use mysql::{MysqlAdapter, MysqlTx};
 pub use postgres::{PostgresAdapter, PostgresTx};
@@ -62,6 +65,9 @@ pub enum StorageError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A database hook refused the write; the error is what the client is answered.
+    #[error("refused by a database hook: {0}")]
+    Rejected(crate::error::ApiError),
 }
 
 impl From<sqlx::Error> for StorageError {
@@ -162,6 +168,14 @@ impl Row {
     /// The value of `field`.
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == field).map(|(_, v)| v)
+    }
+
+    /// The value of `field` when it is text.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        match self.get(field) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
     }
 
     /// Fields and values in order.

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
-use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Where};
+use super::hooks::{AfterCommit, DbHooks, DbOp, Model};
+use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Transaction, Where};
+use crate::context::Ctx;
 use crate::time::serde_iso;
 
 /// A user, as stored and as sent to clients (`{id, name, email, emailVerified, image,
@@ -162,24 +164,124 @@ pub struct Verification {
 }
 
 /// Typed reads and writes of the core models over any adapter (the pool or a transaction).
+///
+/// Every write goes through the engine's database hooks ([`DbHook`](super::DbHook)). Get one
+/// from [`Ctx::store`] while serving a request (hooks then see the request),
+/// [`Tx::store`] inside a transaction, or [`Auth::store`](crate::Auth::store) elsewhere.
 #[derive(Clone, Copy)]
 pub struct Store<'a> {
     db: &'a dyn Adapter,
     schema: &'a crate::schema::Schema,
+    hooks: &'a DbHooks,
+    ctx: Option<&'a Ctx>,
+    deferred: Option<&'a AfterCommit>,
 }
 
 /// The provider id of password accounts.
 pub const CREDENTIAL_PROVIDER: &str = "credential";
 
 impl<'a> Store<'a> {
-    /// Typed helpers over `db`, mapping through `schema`.
+    /// Typed helpers over `db`, mapping through `schema`, with no database hooks (for tools
+    /// and tests that use an adapter without an engine).
     pub fn new(db: &'a dyn Adapter, schema: &'a crate::schema::Schema) -> Self {
-        Self { db, schema }
+        Self {
+            db,
+            schema,
+            hooks: &super::hooks::NO_HOOKS,
+            ctx: None,
+            deferred: None,
+        }
     }
 
-    /// The adapter underneath, for models of a plugin's own.
+    pub(crate) fn with_hooks(
+        db: &'a dyn Adapter,
+        schema: &'a crate::schema::Schema,
+        hooks: &'a DbHooks,
+        ctx: Option<&'a Ctx>,
+        deferred: Option<&'a AfterCommit>,
+    ) -> Self {
+        Self {
+            db,
+            schema,
+            hooks,
+            ctx,
+            deferred,
+        }
+    }
+
+    /// The adapter underneath, for models of a plugin's own (no database hooks run there).
     pub fn adapter(&self) -> &'a dyn Adapter {
         self.db
+    }
+
+    /// Inserts `row` into `model` through the hooks; the row as stored.
+    async fn insert(&self, model: Model, row: Row) -> Result<Row, StorageError> {
+        if !self.hooks.any(model, DbOp::Create) {
+            return self.db.create(model.name(), row).await;
+        }
+        let row = self
+            .hooks
+            .before(model, DbOp::Create, row, self.ctx)
+            .await
+            .map_err(StorageError::Rejected)?;
+        let stored = self.db.create(model.name(), row).await?;
+        self.after(model, DbOp::Create, &stored).await?;
+        Ok(stored)
+    }
+
+    /// Updates the `model` row matching `filter` through the hooks; the row as stored.
+    async fn update_row(
+        &self,
+        model: Model,
+        filter: &[Where],
+        set: Row,
+    ) -> Result<Option<Row>, StorageError> {
+        if !self.hooks.any(model, DbOp::Update) {
+            return self.db.update(model.name(), filter, set).await;
+        }
+        let set = self
+            .hooks
+            .before(model, DbOp::Update, set, self.ctx)
+            .await
+            .map_err(StorageError::Rejected)?;
+        let stored = self.db.update(model.name(), filter, set).await?;
+        if let Some(row) = &stored {
+            self.after(model, DbOp::Update, row).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Deletes the `model` rows matching `filter` through the hooks; how many. With delete
+    /// hooks the rows are read first, so each hook sees the row it is about.
+    async fn delete_rows(&self, model: Model, filter: &[Where]) -> Result<u64, StorageError> {
+        if !self.hooks.any(model, DbOp::Delete) {
+            return self.db.delete_many(model.name(), filter).await;
+        }
+        let rows = self
+            .db
+            .find_many(model.name(), &Query::filter(filter.to_vec()))
+            .await?;
+        for row in &rows {
+            self.hooks
+                .before(model, DbOp::Delete, row.clone(), self.ctx)
+                .await
+                .map_err(StorageError::Rejected)?;
+        }
+        let deleted = self.db.delete_many(model.name(), filter).await?;
+        // A row another caller deleted in between is not this call's to report.
+        if deleted > 0 {
+            for row in &rows {
+                self.after(model, DbOp::Delete, row).await?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn after(&self, model: Model, op: DbOp, row: &Row) -> Result<(), StorageError> {
+        self.hooks
+            .after(model, op, row, self.ctx, self.deferred)
+            .await
+            .map_err(StorageError::Rejected)
     }
 
     fn row_of<T: Serialize>(&self, model: &str, value: &T) -> Result<Row, StorageError> {
@@ -243,7 +345,7 @@ impl<'a> Store<'a> {
     /// Inserts a user.
     pub async fn create_user(&self, user: &User) -> Result<User, StorageError> {
         let row = self.row_with("user", user, &user.hidden)?;
-        self.user(&self.db.create("user", row).await?)
+        self.user(&self.insert(Model::User, row).await?)
     }
 
     /// The user with `id`.
@@ -266,14 +368,16 @@ impl<'a> Store<'a> {
         if set.get("updatedAt").is_none() {
             set.set("updatedAt", crate::time::now());
         }
-        let row = self.db.update("user", &[Where::eq("id", id)], set).await?;
+        let row = self
+            .update_row(Model::User, &[Where::eq("id", id)], set)
+            .await?;
         row.map(|r| self.user(&r)).transpose()
     }
 
     /// Inserts an account.
     pub async fn create_account(&self, account: &Account) -> Result<Account, StorageError> {
         let row = self.row_of("account", account)?;
-        self.db.create("account", row).await?.decode("account")
+        self.insert(Model::Account, row).await?.decode("account")
     }
 
     /// The user's password account (`providerId = credential`, `accountId = userId`).
@@ -304,8 +408,7 @@ impl<'a> Store<'a> {
         let set = Row::new()
             .with("password", hash)
             .with("updatedAt", crate::time::now());
-        self.db
-            .update_many("account", &[Where::eq("id", account_id)], set)
+        self.update_row(Model::Account, &[Where::eq("id", account_id)], set)
             .await?;
         Ok(())
     }
@@ -313,7 +416,7 @@ impl<'a> Store<'a> {
     /// Inserts a session.
     pub async fn create_session(&self, session: &Session) -> Result<Session, StorageError> {
         let row = self.row_with("session", session, &session.hidden)?;
-        self.session(&self.db.create("session", row).await?)
+        self.session(&self.insert(Model::Session, row).await?)
     }
 
     /// The session with `token` and its user, in one read. Expired sessions are returned too;
@@ -362,17 +465,21 @@ impl<'a> Store<'a> {
         set: Row,
     ) -> Result<Option<Session>, StorageError> {
         let row = self
-            .db
-            .update("session", &[Where::eq("token", token)], set)
+            .update_row(Model::Session, &[Where::eq("token", token)], set)
             .await?;
         row.map(|r| self.session(&r)).transpose()
     }
 
     /// Deletes the session with `token`.
     pub async fn delete_session(&self, token: &str) -> Result<u64, StorageError> {
-        self.db
-            .delete_many("session", &[Where::eq("token", token)])
+        self.delete_rows(Model::Session, &[Where::eq("token", token)])
             .await
+    }
+
+    /// Deletes the session with `token` if it belongs to `user_id`.
+    pub async fn delete_session_of(&self, user_id: &str, token: &str) -> Result<u64, StorageError> {
+        let filter = [Where::eq("token", token), Where::eq("userId", user_id)];
+        self.delete_rows(Model::Session, &filter).await
     }
 
     /// Deletes every session of a user, except the one with token `keep` when given.
@@ -385,7 +492,19 @@ impl<'a> Store<'a> {
         if let Some(token) = keep {
             filter.push(Where::new("token", Op::Ne, token));
         }
-        self.db.delete_many("session", &filter).await
+        self.delete_rows(Model::Session, &filter).await
+    }
+
+    /// Deletes a user with its sessions and accounts; whether the user existed. Run it in a
+    /// transaction ([`Tx`]), so a refusal part-way deletes nothing.
+    pub async fn delete_user(&self, user_id: &str) -> Result<bool, StorageError> {
+        let owned = [Where::eq("userId", user_id)];
+        self.delete_rows(Model::Session, &owned).await?;
+        self.delete_rows(Model::Account, &owned).await?;
+        let deleted = self
+            .delete_rows(Model::User, &[Where::eq("id", user_id)])
+            .await?;
+        Ok(deleted > 0)
     }
 
     /// Inserts a verification row.
@@ -394,8 +513,7 @@ impl<'a> Store<'a> {
         verification: &Verification,
     ) -> Result<Verification, StorageError> {
         let row = self.row_of("verification", verification)?;
-        self.db
-            .create("verification", row)
+        self.insert(Model::Verification, row)
             .await?
             .decode("verification")
     }
@@ -429,9 +547,8 @@ impl<'a> Store<'a> {
         verification: &Verification,
     ) -> Result<bool, StorageError> {
         let deleted = self
-            .db
-            .delete_many(
-                "verification",
+            .delete_rows(
+                Model::Verification,
                 &[
                     Where::eq("id", verification.id.as_str()),
                     Where::eq("identifier", verification.identifier.as_str()),
@@ -447,18 +564,77 @@ impl<'a> Store<'a> {
 
     /// Deletes every verification row with `identifier`; returns how many.
     pub async fn delete_verifications(&self, identifier: &str) -> Result<u64, StorageError> {
-        self.db
-            .delete_many("verification", &[Where::eq("identifier", identifier)])
+        self.delete_rows(Model::Verification, &[Where::eq("identifier", identifier)])
             .await
     }
 
     /// Deletes every verification row that has expired; returns how many.
     pub async fn delete_expired_verifications(&self) -> Result<u64, StorageError> {
-        self.db
-            .delete_many(
-                "verification",
-                &[Where::new("expiresAt", Op::Lt, crate::time::now())],
-            )
+        self.delete_rows(
+            Model::Verification,
+            &[Where::new("expiresAt", Op::Lt, crate::time::now())],
+        )
+        .await
+    }
+}
+
+/// A transaction whose writes go through the engine's database hooks: before hooks run as
+/// each write is made, after hooks once [`Tx::commit`] has committed (never, if the
+/// transaction is dropped and so rolled back). Get one from [`Ctx::begin`] or
+/// [`Auth::begin`](crate::Auth::begin).
+pub struct Tx<'a> {
+    inner: Box<dyn Transaction>,
+    schema: &'a crate::schema::Schema,
+    hooks: &'a DbHooks,
+    ctx: Option<&'a Ctx>,
+    deferred: AfterCommit,
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(
+        inner: Box<dyn Transaction>,
+        schema: &'a crate::schema::Schema,
+        hooks: &'a DbHooks,
+        ctx: Option<&'a Ctx>,
+    ) -> Self {
+        Self {
+            inner,
+            schema,
+            hooks,
+            ctx,
+            deferred: AfterCommit::default(),
+        }
+    }
+
+    /// Typed helpers for the core models inside this transaction.
+    pub fn store(&self) -> Store<'_> {
+        Store::with_hooks(
+            self.inner.as_ref(),
+            self.schema,
+            self.hooks,
+            self.ctx,
+            Some(&self.deferred),
+        )
+    }
+
+    /// The transaction as an adapter, for models of a plugin's own.
+    pub fn adapter(&self) -> &dyn Adapter {
+        self.inner.as_ref()
+    }
+
+    /// Commits every write, then runs the after hooks they queued, in order. An after hook's
+    /// error is returned (as [`StorageError::Rejected`]) though the writes stay committed.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        self.inner.commit().await?;
+        self.deferred
+            .run(self.ctx)
             .await
+            .map_err(StorageError::Rejected)
     }
 }

@@ -90,7 +90,7 @@ async fn request_password_reset(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, A
         tracing::error!("password reset requested but no email sender is configured");
         return Err(ApiError::bad_request(codes::RESET_PASSWORD_DISABLED));
     }
-    let store = auth.store();
+    let store = ctx.store();
     let answer = || Reply::json(json!({ "status": true, "message": REQUESTED }));
     sweep_expired(&ctx, &shared).await;
     let Some(user) = store.user_by_email(&body.email.to_lowercase()).await? else {
@@ -114,10 +114,13 @@ async fn request_password_reset(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, A
         updated_at: now,
     };
     store.create_verification(&row).await.map_err(|e| {
-        tracing::error!(error = %e, "could not store a password reset token");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            core::FAILED_TO_CREATE_VERIFICATION,
+        ApiError::from_storage(
+            e,
+            "could not store a password reset token",
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                core::FAILED_TO_CREATE_VERIFICATION,
+            ),
         )
     })?;
     let callback = body
@@ -260,7 +263,7 @@ async fn reset_password(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, ApiError>
         .ok_or_else(invalid_token)?;
     check_length(&shared.opts, &body.new_password)?;
     let auth = ctx.auth();
-    let store = auth.store();
+    let store = ctx.store();
     // A cheap look first, so a made-up token costs no password hashing.
     let row = store
         .verification_by_identifier(&identifier(&token))
@@ -282,8 +285,8 @@ async fn reset_password(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, ApiError>
 
     // Token, password and (optionally) the revocation commit together. Deleting the row is
     // the race gate: only one transaction deletes it.
-    let tx = auth.adapter().begin().await?;
-    let in_tx = auth.store_in(tx.as_ref());
+    let tx = ctx.begin().await?;
+    let in_tx = tx.store();
     if !in_tx.consume_verification(&row).await? {
         return Err(invalid_token());
     }

@@ -132,7 +132,7 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let hasher = auth.password_hasher();
     let signs_in = opts.auto_sign_in && !opts.require_email_verification;
 
-    if auth.store().user_by_email(&email).await?.is_some() {
+    if ctx.store().user_by_email(&email).await?.is_some() {
         if signs_in {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -172,9 +172,10 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     };
 
     // User, account and session land together or not at all.
-    let tx = auth.adapter().begin().await?;
-    let store = auth.store_in(tx.as_ref());
+    let tx = ctx.begin().await?;
+    let store = tx.store();
     let user = store.create_user(&user).await.map_err(|e| match e {
+        StorageError::Rejected(refusal) => refusal,
         StorageError::UniqueViolation => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             core::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
@@ -193,10 +194,13 @@ async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     // Built after the insert: with serial ids the user's id is known only now.
     let account = Account::credential(auth.options().ids.generate(), &user.id, hash);
     store.create_account(&account).await.map_err(|e| {
-        tracing::error!(error = %e, "failed to create credential account");
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            core::FAILED_TO_CREATE_USER,
+        ApiError::from_storage(
+            e,
+            "failed to create credential account",
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                core::FAILED_TO_CREATE_USER,
+            ),
         )
     })?;
     let dont_remember = body.remember_me == Some(false);
@@ -261,7 +265,7 @@ async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
     }
     let auth = ctx.auth();
-    let store = auth.store();
+    let store = ctx.store();
     let hasher = auth.password_hasher();
     let email = body.email.to_lowercase();
 
@@ -357,7 +361,7 @@ async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let current = ctx.require_session().await?;
     check_length(&opts, &body.new_password)?;
     let auth = ctx.auth();
-    let store = auth.store();
+    let store = ctx.store();
     let existing = store.credential_account(&current.user.id).await?;
     if existing.as_ref().is_some_and(|a| a.password.is_some()) {
         return Err(ApiError::bad_request(core::PASSWORD_ALREADY_SET));
@@ -386,7 +390,7 @@ async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
     }
     let auth = ctx.auth();
-    let store = auth.store();
+    let store = ctx.store();
     let hasher = auth.password_hasher();
     let account = store
         .credential_account(&current.user.id)
@@ -407,8 +411,8 @@ async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         return Ok(Reply::json(json!({ "token": null, "user": current.user })));
     }
     // Password, revocation and the replacement session commit together.
-    let tx = auth.adapter().begin().await?;
-    let in_tx = auth.store_in(tx.as_ref());
+    let tx = ctx.begin().await?;
+    let in_tx = tx.store();
     in_tx.set_password(&account.id, &new_hash).await?;
     in_tx.delete_user_sessions(&current.user.id, None).await?;
     let dont_remember = auth.has_dont_remember(&ctx);

@@ -119,7 +119,7 @@ async fn intercept_sign_in(
 
     // Take back the session the sign-in made: nothing may treat the user as signed in
     // before the second factor.
-    let store = auth.store();
+    let store = ctx.store();
     store.delete_session(&new.session.token).await?;
     auth.expire_session_token_cookies(&ctx, &mut reply);
     reply.set_new_session(None);
@@ -365,7 +365,7 @@ impl Verifier {
             Self::Challenge { identifier, user } => (identifier, *user),
         };
         let auth = ctx.auth();
-        let store = auth.store();
+        let store = ctx.store();
         let consumed = match store.verification_by_identifier(&identifier).await? {
             Some(v) if v.value == user.id => store.consume_verification(&v).await?,
             _ => false,

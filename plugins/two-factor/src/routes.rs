@@ -102,8 +102,8 @@ async fn switch_and_rotate(
 ) -> Result<(Session, User, bool), ApiError> {
     let auth = ctx.auth();
     let dont_remember = auth.has_dont_remember(ctx);
-    let tx = auth.adapter().begin().await?;
-    let store = auth.store_in(tx.as_ref());
+    let tx = ctx.begin().await?;
+    let store = tx.store();
     let user = store
         .update_user(
             &current.user.id,
@@ -112,7 +112,7 @@ async fn switch_and_rotate(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     if drop_row {
-        row::delete(tx.as_ref(), &user.id).await?;
+        row::delete(tx.adapter(), &user.id).await?;
     }
     let session = auth
         .create_session(store, ctx, &user.id, dont_remember)
