@@ -536,9 +536,9 @@ fn post_json(port: u16, path: &str, body: &str) -> HttpResponse {
 
 /// A fresh directory holding `auth.toml` with `toml` in it.
 fn dir_with_config(toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let config = dir.path().join("auth.toml");
-    std::fs::write(&config, toml).unwrap();
+    std::fs::write(&config, toml).expect("write the configuration");
     (dir, config)
 }
 
