@@ -223,6 +223,23 @@ struct SessionFile {
     expires_in: Option<u64>,
     update_age: Option<u64>,
     fresh_age: Option<u64>,
+    /// `[session.cookie_cache]`: Better Auth's `session.cookieCache`.
+    #[serde(default)]
+    cookie_cache: CookieCacheFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct CookieCacheFile {
+    enabled: Option<bool>,
+    /// Seconds [default: 300].
+    max_age: Option<u64>,
+    /// `compact` (default), `jwt` or `jwe`.
+    strategy: Option<String>,
+    /// Caches of another version are ignored [default: "1"].
+    version: Option<String>,
+    /// Seconds; ignored with a database, as in Better Auth (a warning is logged).
+    refresh_cache: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -384,6 +401,13 @@ impl Config {
             )));
         }
         let (schema_options, ids) = self.schema.options()?;
+        let cache = &self.session.cookie_cache;
+        let strategy = cache
+            .strategy
+            .as_deref()
+            .map(str::parse::<portcullis::CookieCacheStrategy>)
+            .transpose()
+            .map_err(|e| CliError::Config(format!("[session.cookie_cache] {e}")))?;
         let mut builder = Auth::builder()
             .base_url(&self.base_url)
             .database(&self.database)
@@ -411,6 +435,20 @@ impl Config {
                 if let Some(s) = self.session.fresh_age {
                     o.session.fresh_age = Duration::from_secs(s);
                 }
+                let c = &mut o.session.cookie_cache;
+                if let Some(e) = cache.enabled {
+                    c.enabled = e;
+                }
+                if let Some(s) = cache.max_age {
+                    c.max_age = Duration::from_secs(s);
+                }
+                if let Some(s) = strategy {
+                    c.strategy = s;
+                }
+                if let Some(v) = &cache.version {
+                    c.version = v.clone();
+                }
+                c.refresh_cache = cache.refresh_cache.map(Duration::from_secs);
                 o.schema = schema_options;
                 o.ids = ids;
             });

@@ -534,6 +534,37 @@ fn post_json(port: u16, path: &str, body: &str) -> HttpResponse {
     http_request(port, "POST", path, Some(body)).expect("a response")
 }
 
+/// A fresh directory holding `auth.toml` with `toml` in it.
+fn dir_with_config(toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("auth.toml");
+    std::fs::write(&config, toml).expect("write the configuration");
+    (dir, config)
+}
+
+/// `serve` with the configuration file `toml` in a fresh directory (kept alive by the
+/// returned guard).
+fn serve_with_config(toml: &str) -> (tempfile::TempDir, Server) {
+    let (dir, config) = dir_with_config(toml);
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .env("PORTCULLIS_CONFIG", &config);
+    let server = Server::start(cmd, free_port());
+    (dir, server)
+}
+
+/// `serve` with the configuration file `toml`, run until it exits (it should refuse to start).
+fn serve_to_end_with_config(toml: &str) -> Output {
+    let (dir, config) = dir_with_config(toml);
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_CONFIG", &config)
+        .args(["serve", "--port", &free_port().to_string()])
+        .args(["--database", &database_url(dir.path())]);
+    run_to_end(cmd)
+}
+
 /// Waits (up to 10 s) for `path` to hold a line containing `needle`; returns that line.
 fn wait_for_line(path: &Path, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -597,18 +628,9 @@ fn serve_with_an_outbox_file_mails_reset_links_there_and_logs_no_token() {
 
 #[test]
 fn serve_with_the_log_sender_logs_the_kind_and_never_the_link() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("auth.toml");
-    std::fs::write(
-        &config,
+    let (_dir, mut server) = serve_with_config(
         "[email]\nsender = \"log\"\n\n[email_verification]\nsend_on_sign_up = true\n",
-    )
-    .unwrap();
-    let mut cmd = portcullis(dir.path());
-    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
-        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
-        .env("PORTCULLIS_CONFIG", &config);
-    let mut server = Server::start(cmd, free_port());
+    );
 
     let res = post_json(
         server.port,
@@ -643,19 +665,49 @@ fn serve_refuses_an_incomplete_email_configuration() {
             "use starttls, tls or none",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("auth.toml");
-        std::fs::write(&config, toml).unwrap();
-        let mut cmd = portcullis(dir.path());
-        cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
-            .env("PORTCULLIS_CONFIG", &config)
-            .args(["serve", "--port", &free_port().to_string()])
-            .args(["--database", &database_url(dir.path())]);
-
-        let output = run_to_end(cmd);
+        let output = serve_to_end_with_config(toml);
 
         assert!(!output.status.success(), "{toml}: {}", text(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{toml}: {stderr}");
     }
+}
+
+#[test]
+fn serve_writes_the_cookie_cache_when_the_config_enables_it() {
+    let (_dir, mut server) = serve_with_config(
+        "[session.cookie_cache]\nenabled = true\nmax_age = 120\nstrategy = \"jwt\"\n",
+    );
+
+    let res = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Cy","email":"cy@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let cache = res
+        .headers
+        .iter()
+        .find(|(n, v)| {
+            n.eq_ignore_ascii_case("set-cookie") && v.starts_with("better-auth.session_data=")
+        })
+        .map(|(_, v)| v.clone())
+        .expect("a session_data cookie");
+    // An HS256 JWT (its header is {"alg":"HS256"}), trusted for the configured 120 s.
+    assert!(
+        cache.starts_with("better-auth.session_data=eyJhbGciOiJIUzI1NiJ9."),
+        "{cache}"
+    );
+    assert!(cache.contains("; Max-Age=120;"), "{cache}");
+    server.stop();
+}
+
+#[test]
+fn serve_refuses_an_unknown_cookie_cache_strategy() {
+    let output = serve_to_end_with_config("[session.cookie_cache]\nstrategy = \"rot13\"\n");
+
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("[session.cookie_cache]"), "{stderr}");
+    assert!(stderr.contains("rot13"), "{stderr}");
 }

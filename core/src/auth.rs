@@ -31,6 +31,8 @@ pub struct SessionOptions {
     pub fresh_age: Duration,
     /// Lifetime of sessions created with `rememberMe: false` (1 day, fixed in Better Auth).
     pub dont_remember_expires_in: Duration,
+    /// The cookie cache (`session_data`): off by default.
+    pub cookie_cache: crate::cookie_cache::CookieCacheOptions,
 }
 
 impl Default for SessionOptions {
@@ -40,6 +42,7 @@ impl Default for SessionOptions {
             update_age: Duration::from_secs(24 * 3600),
             fresh_age: Duration::from_secs(24 * 3600),
             dont_remember_expires_in: Duration::from_secs(24 * 3600),
+            cookie_cache: Default::default(),
         }
     }
 }
@@ -323,6 +326,10 @@ impl AuthBuilder {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
         let cookies = CookieJarConfig::new(&options.cookies, https);
+        let cookie_cache = crate::cookie_cache::CookieCache::new(
+            options.session.cookie_cache.clone(),
+            secret.clone(),
+        );
         let trusted = crate::origin::TrustedOrigins::new(
             options.base_url.as_deref(),
             &options.trusted_origins,
@@ -347,6 +354,7 @@ impl AuthBuilder {
                 options,
                 secret,
                 cookies,
+                cookie_cache,
                 schema,
                 db,
                 hasher,
@@ -375,6 +383,7 @@ pub(crate) struct AuthInner {
     options: Options,
     secret: Secret,
     cookies: CookieJarConfig,
+    cookie_cache: crate::cookie_cache::CookieCache,
     schema: Arc<Schema>,
     db: Arc<dyn Adapter>,
     hasher: PasswordHasher,
@@ -440,6 +449,10 @@ impl Auth {
     /// Cookie names and attributes.
     pub fn cookies(&self) -> &CookieJarConfig {
         &self.inner.cookies
+    }
+
+    pub(crate) fn cookie_cache(&self) -> &crate::cookie_cache::CookieCache {
+        &self.inner.cookie_cache
     }
 
     /// The merged schema.
@@ -639,6 +652,8 @@ impl Auth {
             client_ip,
             via_http: true,
             session: OnceCell::new(),
+            sensitive_session: OnceCell::new(),
+            pending_cookies: Default::default(),
         });
         let method = ctx.method().clone();
         let mut reply = match self.run(ctx, endpoint).await {
@@ -668,13 +683,18 @@ impl Auth {
             }
             match hook(ctx.clone()).await? {
                 Before::Continue => {}
-                Before::Respond(reply) => return Ok(reply),
+                Before::Respond(mut reply) => {
+                    ctx.apply_pending_cookies(&mut reply);
+                    return Ok(reply);
+                }
                 Before::Rewrite { body, headers } => ctx = ctx.rewritten(body, headers),
             }
         }
         let mut result = (endpoint.handler)(ctx.clone()).await;
-        if endpoint.no_store {
-            if let Ok(reply) = &mut result {
+        if let Ok(reply) = &mut result {
+            // Cookies the session read decided on (a stale cache to delete, a fresh one).
+            ctx.apply_pending_cookies(reply);
+            if endpoint.no_store {
                 let h = reply.headers_mut();
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -684,6 +704,9 @@ impl Auth {
             if matcher.matches(&ctx) {
                 result = hook(ctx.clone(), result).await;
             }
+        }
+        if let Ok(reply) = &mut result {
+            ctx.apply_pending_cookies(reply);
         }
         result
     }
@@ -711,6 +734,8 @@ impl Auth {
             client_ip,
             via_http: false,
             session: OnceCell::new(),
+            sensitive_session: OnceCell::new(),
+            pending_cookies: Default::default(),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The request context an endpoint or hook sees ([`Ctx`]), and what it answers ([`Reply`]).
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::cookies::{append_set_cookie, SetCookie};
 use crate::error::{codes, ApiError};
+use crate::session::CacheRead;
 use crate::storage::{SessionAndUser, StorageError, Store, Tx};
 use crate::Auth;
 
@@ -32,7 +33,18 @@ pub(crate) struct CtxInner {
     pub(crate) body: Option<serde_json::Value>,
     pub(crate) client_ip: Option<String>,
     pub(crate) via_http: bool,
-    pub(crate) session: OnceCell<Option<SessionAndUser>>,
+    pub(crate) session: OnceCell<Resolved>,
+    pub(crate) sensitive_session: OnceCell<Option<SessionAndUser>>,
+    /// `Set-Cookie`s decided while reading the session (shared by rewritten copies), merged
+    /// into the reply by the pipeline.
+    pub(crate) pending_cookies: Arc<Mutex<HeaderMap>>,
+}
+
+/// A session read: what was found, and whether it came from the cookie cache.
+#[derive(Clone)]
+pub(crate) struct Resolved {
+    found: Option<SessionAndUser>,
+    from_cache: bool,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -75,6 +87,7 @@ impl Ctx {
                 inner.headers.append(name, value);
             }
             inner.session = OnceCell::new();
+            inner.sensitive_session = OnceCell::new();
         }
         Self {
             inner: Arc::new(inner),
@@ -221,25 +234,153 @@ impl Ctx {
         self.signed_cookie(&self.inner.auth.cookies().session_token)
     }
 
-    /// The request's valid (unexpired) session with its user, read once per request.
+    /// The request's valid (unexpired) session with its user, read once per request. With the
+    /// cookie cache on, a valid `session_data` cookie answers without a database read (unless
+    /// the request says `disableCookieCache`); a stale or forged one is deleted and the
+    /// database read instead, and a database read writes a fresh cache.
     pub async fn session(&self) -> Result<Option<SessionAndUser>, ApiError> {
-        let found = self
+        if let Some(found) = self.inner.sensitive_session.get() {
+            return Ok(found.clone());
+        }
+        let resolved = self
             .inner
             .session
+            .get_or_try_init(|| self.resolve_session(true))
+            .await?;
+        Ok(resolved.found.clone())
+    }
+
+    /// The session as the database has it, never from the cookie cache: what sensitive
+    /// endpoints (revoking sessions, changing the password, deleting the user) must act on,
+    /// so a session revoked elsewhere is gone for them at once. Read once per request.
+    pub async fn sensitive_session(&self) -> Result<Option<SessionAndUser>, ApiError> {
+        let found = self
+            .inner
+            .sensitive_session
             .get_or_try_init(|| async {
-                let Some(token) = self.session_token() else {
-                    return Ok(None);
-                };
-                let found = self.store().session_and_user(&token).await?;
-                Ok::<_, ApiError>(found.filter(|s| s.session.expires_at > crate::time::now()))
+                if let Some(r) = self.inner.session.get() {
+                    if !r.from_cache {
+                        return Ok(r.found.clone());
+                    }
+                }
+                self.resolve_session(false).await.map(|r| r.found)
             })
             .await?;
         Ok(found.clone())
     }
 
+    async fn resolve_session(&self, cache_allowed: bool) -> Result<Resolved, ApiError> {
+        let Some(token) = self.session_token() else {
+            return Ok(Resolved {
+                found: None,
+                from_cache: false,
+            });
+        };
+        let auth = &self.inner.auth;
+        let use_cache = cache_allowed && !self.query_flag("disableCookieCache");
+        match auth.read_cookie_cache(self, &token, use_cache) {
+            CacheRead::Hit(s) => {
+                return Ok(Resolved {
+                    found: Some(*s),
+                    from_cache: true,
+                })
+            }
+            CacheRead::Invalid => {
+                for c in auth.cookie_cache_deletions(self) {
+                    self.add_pending_cookie(&c);
+                }
+            }
+            CacheRead::Absent => {}
+        }
+        let found = self
+            .store()
+            .session_and_user(&token)
+            .await?
+            .filter(|s| s.session.expires_at > crate::time::now());
+        if let Some(s) = &found {
+            if !self.query_flag("disableRefresh") && !auth.has_dont_remember(self) {
+                for c in auth.cookie_cache_cookies(self, &s.session, &s.user, false) {
+                    self.add_pending_cookie(&c);
+                }
+            }
+        }
+        Ok(Resolved {
+            found,
+            from_cache: false,
+        })
+    }
+
     /// The session, or 401 `UNAUTHORIZED`.
     pub async fn require_session(&self) -> Result<SessionAndUser, ApiError> {
         self.session().await?.ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The session as the database has it ([`Ctx::sensitive_session`]), or 401
+    /// `UNAUTHORIZED`: Better Auth's `sensitiveSessionMiddleware`.
+    pub async fn require_sensitive_session(&self) -> Result<SessionAndUser, ApiError> {
+        self.sensitive_session()
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+
+    /// Adds a `Set-Cookie` the pipeline merges into this request's reply, unless the reply sets
+    /// (or deletes) that cookie itself.
+    pub(crate) fn add_pending_cookie(&self, cookie: &SetCookie) {
+        let mut pending = self
+            .inner
+            .pending_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        append_set_cookie(&mut pending, cookie);
+    }
+
+    /// Moves the pending cookies into `reply`, before its own: a cookie the reply sets wins,
+    /// and a deletion in the reply also drops pending chunks of that cookie.
+    pub(crate) fn apply_pending_cookies(&self, reply: &mut Reply) {
+        let pending: Vec<HeaderValue> = {
+            let mut p = self
+                .inner
+                .pending_cookies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let all = p.get_all(header::SET_COOKIE).iter().cloned().collect();
+            p.clear();
+            all
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let own: Vec<HeaderValue> = reply
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .cloned()
+            .collect();
+        let name_of = |v: &HeaderValue| -> String {
+            let b = v.as_bytes();
+            let end = b.iter().position(|&c| c == b'=').unwrap_or(b.len());
+            String::from_utf8_lossy(&b[..end]).into_owned()
+        };
+        let own_names: Vec<String> = own.iter().map(name_of).collect();
+        let own_deleted: Vec<String> = own
+            .iter()
+            .filter(|v| {
+                let text = v.to_str().unwrap_or_default();
+                text.contains("=;") && text.contains("; Max-Age=0")
+            })
+            .map(|v| format!("{}.", name_of(v)))
+            .collect();
+        reply.headers.remove(header::SET_COOKIE);
+        for v in pending {
+            let n = name_of(&v);
+            if own_names.contains(&n) || own_deleted.iter().any(|p| n.starts_with(p.as_str())) {
+                continue;
+            }
+            reply.headers.append(header::SET_COOKIE, v);
+        }
+        for v in own {
+            reply.headers.append(header::SET_COOKIE, v);
+        }
     }
 
     /// A session younger than `freshAge`, or 401 without a session / 403

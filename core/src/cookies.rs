@@ -217,6 +217,33 @@ pub fn get_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>
     None
 }
 
+/// The value of a cookie that may have been split into chunks (`name.0`, `name.1`, …), as
+/// Better Auth's `getChunkedCookie` reads it: the whole cookie if present and non-empty,
+/// otherwise the chunks joined in index order.
+pub fn get_chunked_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    if let Some(v) = get_cookie(headers, name).filter(|v| !v.is_empty()) {
+        return Some(v.into_owned());
+    }
+    let prefix = format!("{name}.");
+    let mut chunks: Vec<(u64, String)> = cookie_names(headers)
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .filter_map(|n| {
+            // parseInt of the last dot-separated part: its leading digits.
+            let last = n.rsplit('.').next().unwrap_or_default();
+            let digits: String = last.chars().take_while(char::is_ascii_digit).collect();
+            let index = digits.parse().ok()?;
+            Some((index, get_cookie(headers, &n)?.into_owned()))
+        })
+        .collect();
+    if chunks.is_empty() {
+        return None;
+    }
+    chunks.sort_by_key(|(i, _)| *i);
+    chunks.dedup_by_key(|(i, _)| *i);
+    Some(chunks.into_iter().map(|(_, v)| v).collect())
+}
+
 /// Every cookie name present in the request, in order.
 pub fn cookie_names(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -229,14 +256,24 @@ pub fn cookie_names(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Appends `cookie` to `headers` as a `Set-Cookie`. An earlier `Set-Cookie` of the same name is
-/// removed first, so one response never both sets and deletes a cookie (the deletion wins).
+/// removed first, so one response never both sets and deletes a cookie (the deletion wins). A
+/// deletion (empty value, `Max-Age=0`) also removes earlier sets of the cookie's chunks
+/// (`name.0`, `name.1`, …), as Better Auth's `expireCookie` does, so no valid value leaks in
+/// a response that ends up deleting it.
 pub fn append_set_cookie(headers: &mut HeaderMap, cookie: &SetCookie) {
     let prefix = format!("{}=", cookie.name);
+    let chunk_prefix = format!("{}.", cookie.name);
+    let deletion = cookie.value.is_empty() && cookie.max_age == Some(0);
     if headers.contains_key(header::SET_COOKIE) {
         let kept: Vec<HeaderValue> = headers
             .get_all(header::SET_COOKIE)
             .iter()
-            .filter(|v| !v.as_bytes().starts_with(prefix.as_bytes()))
+            .filter(|v| {
+                let b = v.as_bytes();
+                let same = b.starts_with(prefix.as_bytes());
+                let chunk = deletion && b.starts_with(chunk_prefix.as_bytes());
+                !same && !chunk
+            })
             .cloned()
             .collect();
         headers.remove(header::SET_COOKIE);
@@ -314,6 +351,40 @@ mod tests {
         assert_eq!(get_cookie(&h, "c").as_deref(), Some("x+y"));
         assert_eq!(get_cookie(&h, "missing"), None);
         assert_eq!(cookie_names(&h), ["a", "b", "a", "c", "d"]);
+    }
+
+    #[test]
+    fn chunked_cookies_are_joined_in_index_order() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("d.10=k; d.2=c; x=1; d.0=a; d.1=b; d.y=z"),
+        );
+        assert_eq!(get_chunked_cookie(&h, "d").as_deref(), Some("abck"));
+        h.append(header::COOKIE, HeaderValue::from_static("d=whole"));
+        assert_eq!(get_chunked_cookie(&h, "d").as_deref(), Some("whole"));
+        assert_eq!(get_chunked_cookie(&h, "none"), None);
+    }
+
+    #[test]
+    fn a_deletion_also_removes_earlier_chunks() {
+        let jar = CookieJarConfig::new(&CookieOptions::default(), false);
+        let mut h = HeaderMap::new();
+        append_set_cookie(&mut h, &jar.cookie("d.0", "v0"));
+        append_set_cookie(&mut h, &jar.cookie("d.1", "v1"));
+        append_set_cookie(&mut h, &jar.cookie("dx", "keep"));
+        append_set_cookie(&mut h, &jar.cookie("d", "whole"));
+        append_set_cookie(&mut h, &jar.cookie("d", "again"));
+        assert_eq!(h.get_all(header::SET_COOKIE).iter().count(), 4);
+        append_set_cookie(&mut h, &jar.expired("d"));
+        let all: Vec<_> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].starts_with("dx=keep"));
+        assert!(all[1].starts_with("d=; Max-Age=0"));
     }
 
     #[test]

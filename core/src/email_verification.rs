@@ -311,7 +311,7 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
     {
         match ctx.session().await? {
             Some(current) if current.user.email == claims.email => {
-                auth.set_session_cookie(&ctx, &mut reply, &current.session, None);
+                auth.set_session_cookie(&ctx, &mut reply, &current.session, &user, None);
             }
             _ => {
                 let session = auth
@@ -328,7 +328,7 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
                             e
                         }
                     })?;
-                auth.set_session_cookie(&ctx, &mut reply, &session, None);
+                auth.set_session_cookie(&ctx, &mut reply, &session, &user, None);
                 reply.set_new_session(Some(SessionAndUser { session, user }));
             }
         }

@@ -1,10 +1,29 @@
 //! Creating sessions and writing their cookies, as Better Auth does.
 
 use crate::context::{Ctx, Reply};
+use crate::cookies::SetCookie;
 use crate::crypto::{random_string, ALPHANUMERIC};
 use crate::error::{codes, ApiError};
 use crate::storage::{Session, SessionAndUser, Store, User};
 use crate::Auth;
+
+/// Better Auth's per-cookie byte ceiling for a serialised `Set-Cookie` (Safari's ~4093 floor,
+/// less a margin).
+const MAX_COOKIE_SIZE: usize = 4050;
+
+/// Most chunks a cookie is split into.
+const MAX_CHUNKS: usize = 100;
+
+/// What the request's cookie cache says.
+#[derive(Debug)]
+pub(crate) enum CacheRead {
+    /// A valid cache of this session.
+    Hit(Box<SessionAndUser>),
+    /// No cache, or one not to be used.
+    Absent,
+    /// A cache that is forged, expired, of another session or version: delete it.
+    Invalid,
+}
 
 impl Auth {
     /// A new session row for `user_id`, stored through `store` (the pool or a transaction).
@@ -44,14 +63,16 @@ impl Auth {
         })
     }
 
-    /// Sets the signed session cookie for `session` on `reply`. With `dont_remember` (or a
-    /// `dont_remember` cookie already on the request) the cookie has no `Max-Age` and the
-    /// signed `dont_remember` marker is set; a remembered sign-in clears an old marker.
+    /// Sets the signed session cookie for `session` on `reply`, and the cookie cache of
+    /// `session` and `user` when it is enabled. With `dont_remember` (or a `dont_remember`
+    /// cookie already on the request) the cookies have no `Max-Age` and the signed
+    /// `dont_remember` marker is set; a remembered sign-in clears an old marker.
     pub fn set_session_cookie(
         &self,
         ctx: &Ctx,
         reply: &mut Reply,
         session: &Session,
+        user: &User,
         dont_remember: Option<bool>,
     ) {
         let jar = self.cookies();
@@ -66,6 +87,130 @@ impl Auth {
             if ctx.cookie(&jar.dont_remember).is_some() {
                 reply.set_cookie(&jar.expired(jar.dont_remember.clone()));
             }
+        }
+        for c in self.cookie_cache_cookies(ctx, session, user, dont_remember) {
+            reply.set_cookie(&c);
+        }
+    }
+
+    /// The `Set-Cookie`s that write the cookie cache of `session` and `user` (none when the
+    /// cache is off): first the deletion of every `session_data` cookie and chunk the request
+    /// carried, then the value, split into `session_data.0`, `.1`, … when one cookie would
+    /// pass Better Auth's 4050-byte limit. A value that needs more than 100 chunks is not
+    /// cached at all.
+    pub(crate) fn cookie_cache_cookies(
+        &self,
+        ctx: &Ctx,
+        session: &Session,
+        user: &User,
+        dont_remember: bool,
+    ) -> Vec<SetCookie> {
+        let cache = self.cookie_cache();
+        if !cache.options.enabled {
+            return Vec::new();
+        }
+        let jar = self.cookies();
+        let name = &jar.session_data;
+        let mut out: Vec<SetCookie> = Vec::new();
+        for n in crate::cookies::cookie_names(ctx.headers()) {
+            if n.starts_with(name.as_str()) && !out.iter().any(|c| c.name == n) {
+                out.push(jar.expired(n));
+            }
+        }
+        let now_ms = crate::time::now().timestamp_millis();
+        let value = cache.encode(session, user, dont_remember, now_ms);
+        let mut template = jar.cookie(String::new(), String::new());
+        if !dont_remember {
+            template.max_age = Some(cache.max_age_secs());
+        }
+        let named = |name: String, value: &str| SetCookie {
+            name,
+            value: value.to_owned(),
+            ..template.clone()
+        };
+        // Sized against the longest chunk name, as Better Auth does.
+        let overhead = named(format!("{name}.{}", MAX_CHUNKS - 1), "")
+            .to_header_value()
+            .len();
+        let chunk_size = MAX_COOKIE_SIZE.saturating_sub(overhead);
+        let count = if chunk_size == 0 {
+            usize::MAX
+        } else {
+            value.len().div_ceil(chunk_size)
+        };
+        if count <= 1 {
+            out.push(named(name.clone(), &value));
+        } else if count > MAX_CHUNKS {
+            tracing::warn!(
+                bytes = value.len(),
+                "the session is too large for the cookie cache even in chunks; not cached"
+            );
+        } else {
+            // The value is ASCII (base64url or a JWT), so byte offsets are char boundaries.
+            for (i, chunk) in value.as_bytes().chunks(chunk_size).enumerate() {
+                let chunk = std::str::from_utf8(chunk).unwrap_or_default();
+                out.push(named(format!("{name}.{i}"), chunk));
+            }
+        }
+        out
+    }
+
+    /// Writes a fresh cookie cache for `session` and `user` on `reply` (nothing when the cache
+    /// is off), keeping the session cookie as it is.
+    pub fn set_cookie_cache(
+        &self,
+        ctx: &Ctx,
+        reply: &mut Reply,
+        session: &Session,
+        user: &User,
+        dont_remember: bool,
+    ) {
+        for c in self.cookie_cache_cookies(ctx, session, user, dont_remember) {
+            reply.set_cookie(&c);
+        }
+    }
+
+    /// The `Set-Cookie`s that delete the cookie cache: `session_data` and every chunk of it
+    /// the request carried.
+    pub(crate) fn cookie_cache_deletions(&self, ctx: &Ctx) -> Vec<SetCookie> {
+        let jar = self.cookies();
+        let mut out = vec![jar.expired(jar.session_data.clone())];
+        let chunk_prefix = format!("{}.", jar.session_data);
+        for name in crate::cookies::cookie_names(ctx.headers()) {
+            if name.starts_with(&chunk_prefix) && !out.iter().any(|c| c.name == name) {
+                out.push(jar.expired(name));
+            }
+        }
+        out
+    }
+
+    /// Reads the request's cookie cache for session `token`. `use_it` false (the request
+    /// asked for `disableCookieCache`, or the caller needs the database's word) still
+    /// authenticates a present cache, so a forged or stale one gets deleted.
+    pub(crate) fn read_cookie_cache(&self, ctx: &Ctx, token: &str, use_it: bool) -> CacheRead {
+        let cache = self.cookie_cache();
+        let Some(raw) =
+            crate::cookies::get_chunked_cookie(ctx.headers(), &self.cookies().session_data)
+        else {
+            return CacheRead::Absent;
+        };
+        let now_ms = crate::time::now().timestamp_millis();
+        let Some(decoded) = cache.decode(&raw, now_ms) else {
+            tracing::debug!("cookie cache does not verify; deleting it");
+            return CacheRead::Invalid;
+        };
+        if !cache.options.enabled || !use_it {
+            return CacheRead::Absent;
+        }
+        let s = &decoded.session.session;
+        let valid = s.token == token
+            && decoded.version == cache.options.version
+            && decoded.expires_at_ms >= now_ms
+            && s.expires_at.timestamp_millis() >= now_ms;
+        if valid {
+            CacheRead::Hit(Box::new(decoded.session))
+        } else {
+            CacheRead::Invalid
         }
     }
 
@@ -84,7 +229,7 @@ impl Auth {
     }
 
     /// Expires every session cookie on `reply`: the token, the cookie cache (and any of its
-    /// chunks the request carried) and the `dont_remember` marker.
+    /// chunks the request carried or this reply set) and the `dont_remember` marker.
     pub fn expire_session_cookies(&self, ctx: &Ctx, reply: &mut Reply) {
         self.expire_session_token_cookies(ctx, reply);
         let jar = self.cookies();
@@ -97,20 +242,8 @@ impl Auth {
     pub fn expire_session_token_cookies(&self, ctx: &Ctx, reply: &mut Reply) {
         let jar = self.cookies();
         reply.set_cookie(&jar.expired(jar.session_token.clone()));
-        reply.set_cookie(&jar.expired(jar.session_data.clone()));
-        // Chunks the browser holds, and chunks this very response was about to set.
-        let chunk_prefix = format!("{}.", jar.session_data);
-        let queued = reply
-            .set_cookies()
-            .filter_map(|c| c.split_once('=').map(|(name, _)| name.to_owned()))
-            .collect::<Vec<_>>();
-        for name in crate::cookies::cookie_names(ctx.headers())
-            .into_iter()
-            .chain(queued)
-        {
-            if name.starts_with(&chunk_prefix) {
-                reply.set_cookie(&jar.expired(name));
-            }
+        for c in self.cookie_cache_deletions(ctx) {
+            reply.set_cookie(&c);
         }
     }
 
@@ -125,7 +258,7 @@ impl Auth {
         dont_remember: bool,
     ) -> Reply {
         let mut reply = Reply::json(body);
-        self.set_session_cookie(ctx, &mut reply, &session, Some(dont_remember));
+        self.set_session_cookie(ctx, &mut reply, &session, &user, Some(dont_remember));
         reply.set_new_session(Some(SessionAndUser { session, user }));
         reply
     }

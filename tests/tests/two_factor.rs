@@ -1067,3 +1067,35 @@ async fn a_user_who_enabled_two_factor_on_better_auth_signs_in_here() {
         .await;
     assert_eq!(uri.json()["totpURI"], vector["totpURI"]);
 }
+
+#[tokio::test]
+async fn the_cookie_cache_never_carries_a_challenged_sign_in() {
+    let mail = MemorySender::new();
+    let base = TestApp::build(move |b| {
+        b.plugin(TwoFactor::default())
+            .email_sender(mail)
+            .options(|o| o.session.cookie_cache.enabled = true)
+    })
+    .await;
+    let mut e = enrolled(&base, "cached@example.com").await;
+    let (mut b, res) = challenged(&base, &e.email).await;
+    let data = "better-auth.session_data";
+    assert!(res.expires_cookie(data), "{:?}", res.set_cookies());
+    assert!(
+        res.set_cookies()
+            .iter()
+            .filter(|c| c.starts_with(data))
+            .all(|c| c.contains("Max-Age=0")),
+        "no live cache cookie or chunk: {:?}",
+        res.set_cookies()
+    );
+    assert_eq!(b.session().await, Value::Null);
+    let done = b
+        .post("/two-factor/verify-totp", json!({ "code": e.app.next() }))
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(done
+        .set_cookie(data)
+        .is_some_and(|c| !c.contains("Max-Age=0")));
+    assert_eq!(b.session().await["user"]["twoFactorEnabled"], true);
+}

@@ -102,13 +102,21 @@ async fn update_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let mut set =
         Row::from_json(table, update).map_err(|e| ApiError::validation(format!("[body] {e}")))?;
     set.set("updatedAt", crate::time::now());
-    let session = ctx
+    let Some(session) = ctx
         .store()
         .update_session(&current.session.token, set)
         .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    else {
+        // A cached session whose row is gone was revoked: fail closed, as Better Auth does.
+        let mut reply = Reply::from_error(&ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::FAILED_TO_GET_SESSION,
+        ));
+        auth.expire_session_cookies(&ctx, &mut reply);
+        return Ok(reply);
+    };
     let mut reply = Reply::json(json!({ "session": session }));
-    auth.set_session_cookie(&ctx, &mut reply, &session, None);
+    auth.set_session_cookie(&ctx, &mut reply, &session, &current.user, None);
     Ok(reply)
 }
 
@@ -178,7 +186,7 @@ async fn verify_password(ctx: Ctx) -> Result<Reply, ApiError> {
     if body.password.encode_utf16().count() > 128 {
         return Err(ApiError::bad_request(codes::PASSWORD_TOO_LONG));
     }
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     check_password(&ctx, &current.user.id, &body.password).await?;
     Ok(Reply::json(json!({ "status": true })))
 }
@@ -198,7 +206,7 @@ async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::empty(StatusCode::NOT_FOUND));
     }
     let body: DeleteBody = ctx.body_or_empty()?;
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     match body.password.as_deref() {
         Some(password) => check_password(&ctx, &current.user.id, password).await?,
         None => {

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::plugin::Endpoint;
+use crate::session::CacheRead;
 use crate::storage::Row;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -38,8 +39,10 @@ fn failed_to_get_session(err: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// `GET /get-session`: the session and its user, or `null`. Extends the session once it is
-/// `updateAge` old, unless the client asked not to be remembered.
+/// `GET /get-session`: the session and its user, or `null`. A valid cookie cache answers
+/// without a database read (unless `disableCookieCache`); a stale one is deleted. Extends the
+/// session once it is `updateAge` old, unless the client asked not to be remembered or sent
+/// `disableRefresh`; otherwise re-writes the cookie cache.
 async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
     if ctx.method() == Method::POST {
         return Err(ApiError::new(
@@ -51,6 +54,16 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let Some(token) = ctx.session_token() else {
         return Ok(Reply::json(serde_json::Value::Null));
     };
+    let mut reply = Reply::json(serde_json::Value::Null);
+    match auth.read_cookie_cache(&ctx, &token, !ctx.query_flag("disableCookieCache")) {
+        CacheRead::Hit(cached) => return Ok(Reply::json(&cached)),
+        CacheRead::Invalid => {
+            for c in auth.cookie_cache_deletions(&ctx) {
+                reply.set_cookie(&c);
+            }
+        }
+        CacheRead::Absent => {}
+    }
     let store = ctx.store();
     let found = store
         .session_and_user(&token)
@@ -65,15 +78,21 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
                     tracing::warn!(error = %e, "could not delete an expired session");
                 }
             }
-            let mut reply = Reply::json(serde_json::Value::Null);
             auth.expire_session_cookies(&ctx, &mut reply);
             return Ok(reply);
         }
     };
+    let dont_remember = auth.has_dont_remember(&ctx);
+    if ctx.query_flag("disableRefresh") || dont_remember {
+        reply.set_json(json!(&current));
+        return Ok(reply);
+    }
     let opts = &auth.options().session;
     let due = current.session.expires_at - opts.expires_in + opts.update_age <= now;
-    if !due || ctx.query_flag("disableRefresh") || auth.has_dont_remember(&ctx) {
-        return Ok(Reply::json(&current));
+    if !due {
+        auth.set_cookie_cache(&ctx, &mut reply, &current.session, &current.user, false);
+        reply.set_json(json!(&current));
+        return Ok(reply);
     }
     let set = Row::new()
         .with("expiresAt", now + opts.expires_in)
@@ -96,8 +115,14 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
         auth.expire_session_cookies(&ctx, &mut reply);
         return Ok(reply);
     }
-    let mut reply = Reply::json(&current);
-    auth.set_session_cookie(&ctx, &mut reply, &current.session, Some(false));
+    auth.set_session_cookie(
+        &ctx,
+        &mut reply,
+        &current.session,
+        &current.user,
+        Some(false),
+    );
+    reply.set_json(json!(&current));
     Ok(reply)
 }
 
@@ -126,7 +151,7 @@ struct RevokeBody {
 /// `POST /revoke-session {token}`: deletes one of the user's own sessions.
 async fn revoke_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: RevokeBody = ctx.body()?;
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     ctx.store()
         .delete_session_of(&current.user.id, &body.token)
         .await?;
@@ -139,7 +164,7 @@ async fn revoke_session(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /revoke-sessions`: deletes every session of the user, this one included.
 async fn revoke_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     ctx.store()
         .delete_user_sessions(&current.user.id, None)
         .await?;
@@ -150,7 +175,7 @@ async fn revoke_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /revoke-other-sessions`: deletes every session of the user but this one.
 async fn revoke_other_sessions(ctx: Ctx) -> Result<Reply, ApiError> {
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     ctx.store()
         .delete_user_sessions(&current.user.id, Some(&current.session.token))
         .await?;

@@ -64,11 +64,13 @@ async fn update_user(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let set =
         Row::from_json(table, update).map_err(|e| ApiError::validation(format!("[body] {e}")))?;
-    ctx.store()
+    let user = ctx
+        .store()
         .update_user(&current.user.id, set)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::USER_NOT_FOUND))?;
     let mut reply = Reply::json(json!({ "status": true }));
-    auth.set_session_cookie(&ctx, &mut reply, &current.session, None);
+    // The cookie cache now carries the new user.
+    auth.set_session_cookie(&ctx, &mut reply, &current.session, &user, None);
     Ok(reply)
 }

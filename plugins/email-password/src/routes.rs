@@ -358,7 +358,7 @@ struct SetPasswordBody {
 /// already has one gets 400 `PASSWORD_ALREADY_SET`: changing it needs the current password.
 async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let body: SetPasswordBody = ctx.body()?;
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     check_length(&opts, &body.new_password)?;
     let auth = ctx.auth();
     let store = ctx.store();
@@ -384,7 +384,7 @@ async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
 
 async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     let body: ChangePasswordBody = ctx.body()?;
-    let current = ctx.require_session().await?;
+    let current = ctx.require_sensitive_session().await?;
     check_length(&opts, &body.new_password)?;
     if js_len(&body.current_password) > opts.max_password_length {
         return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
@@ -422,6 +422,6 @@ async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     tx.commit().await?;
     let out = json!({ "token": session.token, "user": current.user });
     let mut reply = Reply::json(out);
-    auth.set_session_cookie(&ctx, &mut reply, &session, None);
+    auth.set_session_cookie(&ctx, &mut reply, &session, &current.user, None);
     Ok(reply)
 }

@@ -230,7 +230,8 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
 /// every trusted device forgotten, session rotated.
 async fn disable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body_or_empty()?;
-    let current = ctx.require_session().await?;
+    // Better Auth's sensitive session: the database's word, never the cookie cache.
+    let current = ctx.require_sensitive_session().await?;
     confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
     let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, false, true).await?;
     challenge::forget_devices(&ctx, &user.id, None).await?;
