@@ -7,8 +7,9 @@
 //! The engine ([`Auth`]) routes requests through a registry of [`Plugin`]s. Each plugin
 //! contributes [`Endpoint`]s, [`Hook`]s, schema ([`SchemaPatch`]), rate-limit rules and error
 //! codes. The engine itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
-//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user` and `/ok`; sign-up and
-//! sign-in come from plugins such as `portcullis-email-password`.
+//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user`, email verification,
+//! `/change-email`, `/delete-user` and `/ok`; sign-up and sign-in come from plugins such as
+//! `portcullis-email-password`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), portcullis::Error> {
@@ -39,9 +40,12 @@
 pub mod adapters;
 pub mod api;
 mod auth;
+pub mod callbacks;
+pub mod change_email;
 pub mod context;
 pub mod cookies;
 pub mod crypto;
+pub mod delete_user;
 pub mod email;
 pub mod email_verification;
 pub mod error;

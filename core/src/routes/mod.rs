@@ -5,6 +5,8 @@ mod error_page;
 mod session;
 mod user;
 
+pub(crate) use account::check_password;
+
 use crate::context::Reply;
 use crate::plugin::Endpoint;
 
@@ -17,5 +19,7 @@ pub(crate) fn core_endpoints() -> Vec<Endpoint> {
     v.extend(user::endpoints());
     v.extend(account::endpoints());
     v.extend(crate::email_verification::endpoints());
+    v.extend(crate::change_email::endpoints());
+    v.extend(crate::delete_user::endpoints());
     v
 }
