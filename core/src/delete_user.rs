@@ -99,14 +99,15 @@ fn deleted() -> Reply {
 
 /// `POST /delete-user`.
 async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
+    // Better Auth validates the body, then requires the session, then checks the option.
+    let body: DeleteBody = ctx.body_or_empty()?;
+    let current = ctx.require_session().await?;
     let auth = ctx.auth();
     let opts = &auth.options().delete_user;
     if !opts.enabled {
         tracing::error!("delete-user is disabled; enable it in the options");
         return Err(ApiError::empty(StatusCode::NOT_FOUND));
     }
-    let body: DeleteBody = ctx.body_or_empty()?;
-    let current = ctx.require_session().await?;
     let password = body.password.as_deref().filter(|p| !p.is_empty());
     if let Some(password) = password {
         if password.encode_utf16().count() > 128 {
@@ -180,16 +181,16 @@ async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `GET /delete-user/callback?token&callbackURL`.
 async fn delete_user_callback(ctx: Ctx) -> Result<Reply, ApiError> {
-    let auth = ctx.auth();
-    if !auth.options().delete_user.enabled {
-        tracing::error!("delete-user is disabled; enable it in the options");
-        return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
-    }
     let Some(token) = ctx.query("token") else {
         return Err(ApiError::validation(
             "[query.token] Invalid input: expected string, received undefined",
         ));
     };
+    let auth = ctx.auth();
+    if !auth.options().delete_user.enabled {
+        tracing::error!("delete-user is disabled; enable it in the options");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
+    }
     let Some(current) = ctx.session().await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -345,6 +345,9 @@ async fn refusals_before_anything_happens() {
         res.json(),
         json!({ "message": "Not found", "code": "NOT_FOUND" })
     );
+    // Without a session the session check comes first, as in Better Auth.
+    let res = off.new_client().post("/delete-user", json!({})).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 
     let (mut app, outbox) = mailed_app().await;
     app.signed_up("refuse@example.com").await;
