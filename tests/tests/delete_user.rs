@@ -501,3 +501,37 @@ async fn before_delete_may_refuse_and_after_delete_sees_the_user() {
         "after direct@example.com verified=false stored=false"
     );
 }
+
+#[tokio::test]
+async fn the_server_side_api_asks_for_the_link_and_deletes_with_its_token() {
+    let (mut app, outbox) = mailed_app().await;
+    app.signed_up("api@example.com").await;
+    let headers = app.cookie_headers();
+    let api = app.auth.api();
+
+    let asked = api.delete_user(&headers, json!({})).await.unwrap();
+    assert_eq!(
+        asked.json_body().unwrap()["message"],
+        "Verification email sent"
+    );
+    let token = text(
+        &outbox.wait_for(DELETE_ACCOUNT, "api@example.com", 1).await,
+        "token",
+    );
+    let wrong = api
+        .delete_user(&headers, json!({ "token": "x".repeat(32) }))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some("INVALID_TOKEN"));
+
+    let done = api
+        .delete_user(&headers, json!({ "token": token }))
+        .await
+        .unwrap();
+
+    assert_eq!(done.json_body().unwrap()["message"], "User deleted");
+    assert!(done
+        .set_cookies()
+        .any(|c| c.starts_with("better-auth.session_token=;")));
+    assert!(!user_exists(&app, "api@example.com").await);
+}
