@@ -82,6 +82,63 @@ struct FileConfig {
     email: crate::email::EmailFile,
     #[serde(default)]
     email_verification: crate::email::VerificationFile,
+    #[serde(default)]
+    user: UserFile,
+}
+
+/// `[user.change_email]` and `[user.delete_user]`: Better Auth's `user.changeEmail` and
+/// `user.deleteUser`. Links are mailed with the configured sender and the templates
+/// `[email.templates.change_email_confirmation]` and `[email.templates.delete_account]`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    #[serde(default)]
+    change_email: ChangeEmailFile,
+    #[serde(default)]
+    delete_user: DeleteUserFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ChangeEmailFile {
+    #[serde(default)]
+    enabled: bool,
+    /// Mail a verified user's current address for consent before the new one is verified.
+    #[serde(default)]
+    send_change_email_confirmation: bool,
+    #[serde(default)]
+    update_email_without_verification: bool,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct DeleteUserFile {
+    #[serde(default)]
+    enabled: bool,
+    /// Confirm each deletion by a mailed link.
+    #[serde(default)]
+    send_delete_account_verification: bool,
+    /// Seconds (86400).
+    delete_token_expires_in: Option<u64>,
+}
+
+impl UserFile {
+    fn apply(&self, o: &mut portcullis::Options) {
+        use portcullis::callbacks::Delivery;
+        let c = &self.change_email;
+        o.change_email.enabled = c.enabled;
+        o.change_email.update_email_without_verification = c.update_email_without_verification;
+        o.change_email.send_change_email_confirmation =
+            c.send_change_email_confirmation.then_some(Delivery::Email);
+        let d = &self.delete_user;
+        o.delete_user.enabled = d.enabled;
+        o.delete_user.send_delete_account_verification = d
+            .send_delete_account_verification
+            .then_some(Delivery::Email);
+        if let Some(s) = d.delete_token_expires_in {
+            o.delete_user.delete_token_expires_in = Duration::from_secs(s);
+        }
+    }
 }
 
 /// `[schema]`: names in an existing database, id generation, and added fields.
@@ -258,6 +315,7 @@ pub(crate) struct Config {
     secret_file: PathBuf,
     schema: SchemaFile,
     email: crate::email::EmailConfig,
+    user: UserFile,
 }
 
 impl Config {
@@ -349,6 +407,7 @@ impl Config {
             secret_file,
             schema: file.schema,
             email,
+            user: file.user,
         })
     }
 
@@ -451,6 +510,7 @@ impl Config {
                 c.refresh_cache = cache.refresh_cache.map(Duration::from_secs);
                 o.schema = schema_options;
                 o.ids = ids;
+                self.user.apply(o);
             });
         let mut email = Ok(());
         builder = builder.options(|o| email = self.email.apply(o));

@@ -15,7 +15,7 @@
 //! password_env = "SMTP_PASSWORD"   # the password is read from this environment variable
 //! from = "Example <no-reply@example.com>"
 //!
-//! [email.templates.verify_email]   # and reset_password
+//! [email.templates.verify_email]   # also reset_password, change_email_confirmation, delete_account
 //! subject = "Confirm your address"
 //! text_file = "templates/verify.txt"
 //! html_file = "templates/verify.html"
@@ -74,6 +74,8 @@ struct SmtpFile {
 struct TemplatesFile {
     verify_email: Option<TemplateFile>,
     reset_password: Option<TemplateFile>,
+    change_email_confirmation: Option<TemplateFile>,
+    delete_account: Option<TemplateFile>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -161,12 +163,20 @@ impl EmailConfig {
         if let Some(name) = &self.file.app_name {
             o.email.app_name = name.clone();
         }
-        let t = &self.file.templates;
-        if let Some(f) = &t.verify_email {
-            self.template(f, &mut o.email.templates.verify_email, "verify_email")?;
-        }
-        if let Some(f) = &t.reset_password {
-            self.template(f, &mut o.email.templates.reset_password, "reset_password")?;
+        let (t, out) = (&self.file.templates, &mut o.email.templates);
+        for (file, template, name) in [
+            (&t.verify_email, &mut out.verify_email, "verify_email"),
+            (&t.reset_password, &mut out.reset_password, "reset_password"),
+            (
+                &t.change_email_confirmation,
+                &mut out.change_email_confirmation,
+                "change_email_confirmation",
+            ),
+            (&t.delete_account, &mut out.delete_account, "delete_account"),
+        ] {
+            if let Some(f) = file {
+                self.template(f, template, name)?;
+            }
         }
         Ok(())
     }
@@ -329,6 +339,10 @@ mod tests {
             subject = "Confirm {{app_name}}"
             text = "Open {{url}}"
             html_file = "verify.html"
+            [email.templates.delete_account]
+            subject = "Delete?"
+            [email.templates.change_email_confirmation]
+            text = "Move to {{new_email}}: {{url}}"
             [email_verification]
             send_on_sign_up = false
             send_on_sign_in = true
@@ -346,9 +360,16 @@ mod tests {
             (t.subject.as_str(), t.text.as_str(), t.html.as_str()),
             ("Confirm {{app_name}}", "Open {{url}}", "<p>{{url}}</p>")
         );
+        let defaults = portcullis::email::EmailTemplates::default();
+        assert_eq!(o.email.templates.reset_password, defaults.reset_password);
+        assert_eq!(o.email.templates.delete_account.subject, "Delete?");
         assert_eq!(
-            o.email.templates.reset_password,
-            portcullis::email::EmailTemplates::default().reset_password
+            o.email.templates.delete_account.text,
+            defaults.delete_account.text
+        );
+        assert_eq!(
+            o.email.templates.change_email_confirmation.text,
+            "Move to {{new_email}}: {{url}}"
         );
         let v = &o.email_verification;
         assert_eq!(v.send_on_sign_up, Some(false));

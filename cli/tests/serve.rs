@@ -143,10 +143,24 @@ fn http_request(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<HttpResponse> {
+    http_request_with(port, method, path, body, &[])
+}
+
+/// [`http_request`] with extra request headers.
+fn http_request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(body) = body {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -710,4 +724,64 @@ fn serve_refuses_an_unknown_cookie_cache_strategy() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("[session.cookie_cache]"), "{stderr}");
     assert!(stderr.contains("rot13"), "{stderr}");
+}
+
+#[test]
+fn serve_configures_change_email_and_delete_user_from_the_user_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
+    let config = dir.path().join("auth.toml");
+    std::fs::write(
+        &config,
+        "[user.change_email]\nenabled = true\n\n\
+         [user.delete_user]\nenabled = true\nsend_delete_account_verification = true\n\
+         delete_token_expires_in = 600\n",
+    )
+    .unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .env("PORTCULLIS_CONFIG", &config)
+        .env("OUTBOX_FILE", &outbox);
+    let server = Server::start(cmd, free_port());
+    let res = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Cy","email":"cy@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let cookie = res
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let signed_in = [("Cookie", cookie.as_str()), ("Origin", origin.as_str())];
+
+    let res = http_request_with(
+        server.port,
+        "POST",
+        "/api/auth/change-email",
+        Some(r#"{"newEmail":"cy2@example.com"}"#),
+        &signed_in,
+    )
+    .unwrap();
+    assert_eq!(res.status, 200, "{}", res.body);
+    let line = wait_for_line(&outbox, "cy2@example.com");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["kind"], "verify-email");
+
+    let res = http_request_with(
+        server.port,
+        "POST",
+        "/api/auth/delete-user",
+        Some("{}"),
+        &signed_in,
+    )
+    .unwrap();
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(res.body.contains("Verification email sent"), "{}", res.body);
+    let line = wait_for_line(&outbox, "delete-account");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["to"], "cy@example.com");
 }

@@ -176,6 +176,42 @@ impl<'a> Api<'a> {
             .await
     }
 
+    /// Asks to change the signed-in user's email address to `new_email` (see
+    /// [`crate::change_email`]); the link, when one is mailed, leads to `callback_url`.
+    pub async fn change_email(
+        &self,
+        headers: &HeaderMap,
+        new_email: &str,
+        callback_url: Option<&str>,
+    ) -> Result<Reply, ApiError> {
+        let mut body = serde_json::json!({ "newEmail": new_email });
+        if let Some(cb) = callback_url {
+            body["callbackURL"] = cb.into();
+        }
+        self.call(
+            ApiRequest::new("changeEmail")
+                .headers(headers.clone())
+                .body(body),
+        )
+        .await
+    }
+
+    /// Deletes the signed-in user's account, or mails the link that does (see
+    /// [`crate::delete_user`]); `body` is `{password?, token?, callbackURL?}`. The reply
+    /// carries the cookie deletions.
+    pub async fn delete_user(
+        &self,
+        headers: &HeaderMap,
+        body: serde_json::Value,
+    ) -> Result<Reply, ApiError> {
+        self.call(
+            ApiRequest::new("deleteUser")
+                .headers(headers.clone())
+                .body(body),
+        )
+        .await
+    }
+
     /// Changes the signed-in user's name, image or additional fields.
     pub async fn update_user(
         &self,

@@ -92,8 +92,10 @@ pub struct Options {
     pub email_verification: crate::email_verification::EmailVerificationOptions,
     /// Origin/CSRF and redirect checks.
     pub security: SecurityOptions,
-    /// Whether users may delete their own account (`/delete-user`); off by default.
-    pub delete_user: bool,
+    /// Users deleting their own account (`/delete-user`); off by default.
+    pub delete_user: crate::delete_user::DeleteUserOptions,
+    /// Users changing their email address (`/change-email`); off by default.
+    pub change_email: crate::change_email::ChangeEmailOptions,
 }
 
 impl Default for Options {
@@ -114,7 +116,8 @@ impl Default for Options {
             email: crate::email::EmailOptions::default(),
             email_verification: Default::default(),
             security: SecurityOptions::default(),
-            delete_user: false,
+            delete_user: Default::default(),
+            change_email: Default::default(),
         }
     }
 }

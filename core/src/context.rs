@@ -448,6 +448,30 @@ impl Reply {
         r
     }
 
+    /// This reply turned into a 302 to `location`: its headers (cookies) and the session it
+    /// created are kept, its body is dropped.
+    pub fn into_redirect(self, location: &str) -> Self {
+        let mut redirect = Self::redirect(location);
+        let mut last = None;
+        for (name, value) in self.headers {
+            let name = match name {
+                Some(n) => {
+                    last = Some(n.clone());
+                    n
+                }
+                None => match &last {
+                    Some(n) => n.clone(),
+                    None => continue,
+                },
+            };
+            if name != header::LOCATION {
+                redirect.headers.append(name, value);
+            }
+        }
+        redirect.new_session = self.new_session;
+        redirect
+    }
+
     fn with_body(body: Body) -> Self {
         Self {
             status: StatusCode::OK,

@@ -6,15 +6,16 @@
 //!   always answers `{"status":true}` after at least 500 ms, and mails only an existing,
 //!   unverified user; with a session the email must be the session user's (400
 //!   `EMAIL_MISMATCH`) and not verified yet (400 `EMAIL_ALREADY_VERIFIED`).
-//! - `GET /verify-email?token&callbackURL?` marks the email verified, signs the user in when
-//!   [`EmailVerificationOptions::auto_sign_in_after_verification`] is on, and redirects to
-//!   `callbackURL` (302) or answers `{"status":true,"user":null}`. Errors (`TOKEN_EXPIRED`,
+//! - `GET /verify-email?token&callbackURL?` marks the email verified (between the
+//!   `before_email_verification` and `after_email_verification` callbacks), signs the user in
+//!   when [`EmailVerificationOptions::auto_sign_in_after_verification`] is on, and redirects
+//!   to `callbackURL` (302) or answers `{"status":true,"user":null}`. Errors (`TOKEN_EXPIRED`,
 //!   `INVALID_TOKEN`, `USER_NOT_FOUND`, `INVALID_USER`) redirect to `callbackURL?error=CODE`
 //!   when there is one, else answer 401.
 //!
 //! The token's header is `{"alg":"HS256"}`, its payload `{email, userId, iat, exp}`, its key
-//! the secret's UTF-8 bytes. Change-email tokens (with `updateTo`) are not served here and are
-//! refused as `INVALID_TOKEN`.
+//! the secret's UTF-8 bytes. Change-email tokens also carry `updateTo` and `requestType`;
+//! [`crate::change_email`] serves them.
 
 use std::time::Duration;
 
@@ -22,9 +23,10 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::callbacks::{LinkMail, UserCallback};
 use crate::context::{Ctx, Reply};
 use crate::cookies::encode_uri_component;
-use crate::email::{Address, Message, VERIFY_EMAIL};
+use crate::email::LinkKind;
 use crate::error::{codes, ApiError, ErrorCode};
 use crate::jwt::JwtError;
 use crate::plugin::Endpoint;
@@ -32,7 +34,7 @@ use crate::storage::{Row, SessionAndUser, User};
 use crate::Auth;
 
 /// Email verification options, with Better Auth's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EmailVerificationOptions {
     /// Mail a verification link at sign-up. `None` (the default) follows the email-password
     /// plugin's `require_email_verification`, as Better Auth does.
@@ -43,6 +45,11 @@ pub struct EmailVerificationOptions {
     pub auto_sign_in_after_verification: bool,
     /// How long a link stays valid (one hour).
     pub expires_in: Duration,
+    /// Runs before a link marks an email verified; an error stops it and is the answer.
+    pub before_email_verification: Option<UserCallback>,
+    /// Runs after a link marked an email verified (also after a verified user's change of
+    /// address), with the user as stored.
+    pub after_email_verification: Option<UserCallback>,
 }
 
 impl Default for EmailVerificationOptions {
@@ -52,6 +59,8 @@ impl Default for EmailVerificationOptions {
             send_on_sign_in: false,
             auto_sign_in_after_verification: false,
             expires_in: Duration::from_secs(3600),
+            before_email_verification: None,
+            after_email_verification: None,
         }
     }
 }
@@ -63,6 +72,11 @@ pub struct VerificationClaims {
     pub email: String,
     /// The user it was issued to, when the token names one (Better Auth's older tokens do not).
     pub user_id: Option<String>,
+    /// For a change of address: the address to change to.
+    pub update_to: Option<String>,
+    /// For a change of address: `change-email-confirmation` or `change-email-verification`
+    /// (none in Better Auth's older change tokens).
+    pub request_type: Option<String>,
 }
 
 /// Why a verification token was refused; each maps to Better Auth's error code.
@@ -77,9 +91,12 @@ pub enum VerificationError {
     /// No user has the token's email.
     #[error("user not found")]
     UserNotFound,
-    /// The user with that email is not the one the token was issued to.
+    /// The request's session is another user's than the one the token was issued to.
     #[error("invalid user")]
     InvalidUser,
+    /// The address a change-email link changes to was taken meanwhile.
+    #[error("email taken")]
+    EmailTaken,
 }
 
 impl VerificationError {
@@ -90,6 +107,7 @@ impl VerificationError {
             Self::Invalid => codes::INVALID_TOKEN,
             Self::UserNotFound => codes::USER_NOT_FOUND,
             Self::InvalidUser => codes::INVALID_USER,
+            Self::EmailTaken => codes::USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL,
         }
     }
 }
@@ -98,10 +116,34 @@ impl Auth {
     /// A verification token for `email` (lowercased) issued to `user_id`, valid for
     /// `email_verification.expires_in`.
     pub fn email_verification_token(&self, email: &str, user_id: Option<&str>) -> String {
+        self.sign_verification_token(email, None, user_id)
+    }
+
+    /// A change-email token: `{email, updateTo, requestType, userId}` as Better Auth signs it.
+    pub(crate) fn change_email_token(
+        &self,
+        email: &str,
+        update_to: &str,
+        request_type: &str,
+        user_id: &str,
+    ) -> String {
+        self.sign_verification_token(email, Some((update_to, request_type)), Some(user_id))
+    }
+
+    fn sign_verification_token(
+        &self,
+        email: &str,
+        change: Option<(&str, &str)>,
+        user_id: Option<&str>,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let ttl = self.options().email_verification.expires_in.as_secs() as i64;
         let mut claims = Map::new();
         claims.insert("email".into(), email.to_lowercase().into());
+        if let Some((update_to, request_type)) = change {
+            claims.insert("updateTo".into(), update_to.to_lowercase().into());
+            claims.insert("requestType".into(), request_type.into());
+        }
         if let Some(id) = user_id {
             claims.insert("userId".into(), id.into());
         }
@@ -121,24 +163,21 @@ impl Auth {
                 JwtError::Expired => VerificationError::Expired,
                 _ => VerificationError::Invalid,
             })?;
-        // Change-email tokens carry `updateTo`/`requestType`; this server does not serve that
-        // flow, so they verify nothing here.
-        if claims.contains_key("updateTo") || claims.contains_key("requestType") {
-            return Err(VerificationError::Invalid);
-        }
         let email = claims
             .get("email")
             .and_then(Value::as_str)
             .filter(|e| crate::validate::is_valid_email(e))
             .ok_or(VerificationError::Invalid)?;
-        let user_id = match claims.get("userId") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(VerificationError::Invalid),
+        let text = |key: &str| match claims.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(VerificationError::Invalid),
         };
         Ok(VerificationClaims {
             email: email.to_owned(),
-            user_id,
+            user_id: text("userId")?,
+            update_to: text("updateTo")?.filter(|s| !s.is_empty()),
+            request_type: text("requestType")?,
         })
     }
 
@@ -155,32 +194,34 @@ impl Auth {
             tracing::error!("verification email requested but no email sender is configured");
             return Err(ApiError::bad_request(codes::VERIFICATION_EMAIL_NOT_ENABLED));
         }
-        let to = Address::parse(&user.email).map_err(|_| {
-            tracing::warn!(
-                "not mailing a verification link: the user's email is not a single plain address"
-            );
-            ApiError::bad_request(codes::INVALID_EMAIL)
-        })?;
         let token = self.email_verification_token(&user.email, Some(&user.id));
+        let mail = self.verification_link(ctx, user.clone(), token, callback_url);
+        let ttl = self.options().email_verification.expires_in;
+        self.mail_link(LinkKind::VerifyEmail, &user.email, &mail, ttl)
+            .await
+    }
+
+    /// The `/verify-email` link carrying `token`, leading to `callback_url` (`"/"` when
+    /// absent) afterwards, for `user`.
+    pub(crate) fn verification_link(
+        &self,
+        ctx: &Ctx,
+        user: User,
+        token: String,
+        callback_url: Option<&str>,
+    ) -> LinkMail {
         let callback = callback_url.filter(|c| !c.is_empty()).unwrap_or("/");
         let url = format!(
             "{}/verify-email?token={token}&callbackURL={}",
             ctx.base_url(),
             encode_uri_component(callback)
         );
-        let opts = &self.options().email;
-        let minutes = (self.options().email_verification.expires_in.as_secs() / 60).to_string();
-        let (subject, text, html) = opts.templates.verify_email.render(&[
-            ("app_name", &opts.app_name),
-            ("name", &user.name),
-            ("email", &user.email),
-            ("url", &url),
-            ("expires_in_minutes", &minutes),
-        ]);
-        let message = Message::new(VERIFY_EMAIL, to, &subject, text, html).with_link(url, token);
-        self.send_email(&message)
-            .await
-            .map_err(|_| ApiError::internal())
+        LinkMail {
+            user,
+            new_email: None,
+            url,
+            token,
+        }
     }
 }
 
@@ -249,6 +290,28 @@ async fn send_verification_email(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::json(json!({ "status": true })))
 }
 
+/// How `/verify-email` refuses a link: 302 to `callback?error=CODE` when the request named a
+/// callback, else 401 with the code.
+pub(crate) fn refuse(callback: Option<&str>, e: VerificationError) -> Result<Reply, ApiError> {
+    let code = e.code();
+    match callback {
+        Some(cb) => {
+            let sep = if cb.contains('?') { '&' } else { '?' };
+            Ok(Reply::redirect(&format!("{cb}{sep}error={}", code.code)))
+        }
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, code)),
+    }
+}
+
+/// How `/verify-email` answers a link it followed: a 302 to the callback (with the reply's
+/// cookies) when the request named one, else the reply itself.
+pub(crate) fn followed(callback: Option<&str>, reply: Reply) -> Reply {
+    match callback {
+        Some(cb) => reply.into_redirect(cb),
+        None => reply,
+    }
+}
+
 /// `GET /verify-email?token&callbackURL`.
 async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
     let Some(token) = ctx.query("token") else {
@@ -257,58 +320,42 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
         ));
     };
     let callback = ctx.query("callbackURL").filter(|c| !c.is_empty());
-    let fail = |e: VerificationError| -> Result<Reply, ApiError> {
-        let code = e.code();
-        match callback {
-            Some(cb) => {
-                let sep = if cb.contains('?') { '&' } else { '?' };
-                Ok(Reply::redirect(&format!("{cb}{sep}error={}", code.code)))
-            }
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, code)),
-        }
-    };
     let auth = ctx.auth();
     let claims = match auth.read_email_verification_token(token) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => return refuse(callback, e),
     };
+    if claims.update_to.is_some() {
+        return crate::change_email::follow_link(&ctx, claims, callback).await;
+    }
     let store = ctx.store();
     let Some(user) = store.user_by_email(&claims.email).await? else {
-        return fail(VerificationError::UserNotFound);
+        return refuse(callback, VerificationError::UserNotFound);
     };
+    // A token issued to another user id: the account was deleted and created again.
     if claims.user_id.as_deref().is_some_and(|id| id != user.id) {
-        return fail(VerificationError::InvalidUser);
+        return refuse(callback, VerificationError::Invalid);
     }
-    let done = |mut reply: Reply| -> Reply {
-        if let Some(cb) = callback {
-            let mut redirect = Reply::redirect(cb);
-            for (name, value) in reply.headers_mut().drain() {
-                if let Some(name) = name {
-                    redirect.headers_mut().append(name, value);
-                }
-            }
-            redirect.set_new_session(reply.new_session().cloned());
-            return redirect;
-        }
-        reply
-    };
     let body = json!({ "status": true, "user": null });
     if user.email_verified {
-        return Ok(done(Reply::json(body)));
+        return Ok(followed(callback, Reply::json(body)));
+    }
+    let opts = &auth.options().email_verification;
+    if let Some(before) = &opts.before_email_verification {
+        before.call(&user, &ctx).await?;
     }
     let Some(user) = store
         .update_user(&user.id, Row::new().with("emailVerified", true))
         .await?
     else {
-        return fail(VerificationError::UserNotFound);
+        return refuse(callback, VerificationError::UserNotFound);
     };
     tracing::info!("email verified");
+    if let Some(after) = &opts.after_email_verification {
+        after.call(&user, &ctx).await?;
+    }
     let mut reply = Reply::json(body);
-    if auth
-        .options()
-        .email_verification
-        .auto_sign_in_after_verification
-    {
+    if opts.auto_sign_in_after_verification {
         match ctx.session().await? {
             Some(current) if current.user.email == claims.email => {
                 auth.set_session_cookie(&ctx, &mut reply, &current.session, &user, None);
@@ -333,5 +380,5 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
             }
         }
     }
-    Ok(done(reply))
+    Ok(followed(callback, reply))
 }

@@ -59,6 +59,8 @@ pub mod codes {
         USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL => "User already exists. Use another email.",
         EMAIL_CAN_NOT_BE_UPDATED => "Email can not be updated",
         CREDENTIAL_ACCOUNT_NOT_FOUND => "Credential account not found",
+        CHANGE_EMAIL_DISABLED => "Change email is disabled",
+        FAILED_TO_GET_USER_INFO => "Failed to get user info",
         SESSION_EXPIRED => "Session expired. Re-authenticate to perform this action.",
         ACCOUNT_NOT_FOUND => "Account not found",
         SESSION_NOT_FRESH => "Session is not fresh",

@@ -7,9 +7,11 @@
 //! The engine ([`Auth`]) routes requests through a registry of [`Plugin`]s. Each plugin
 //! contributes [`Endpoint`]s, [`Hook`]s, database hooks ([`DbHook`]), schema ([`SchemaPatch`]),
 //! rate-limit rules and error codes. An application adds hooks of both kinds on the builder
-//! ([`AuthBuilder::hook`], [`AuthBuilder::database_hook`]) without writing a plugin. The engine itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
-//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user` and `/ok`; sign-up and
-//! sign-in come from plugins such as `portcullis-email-password`.
+//! ([`AuthBuilder::hook`], [`AuthBuilder::database_hook`]) without writing a plugin. The engine
+//! itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
+//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user`, email verification,
+//! `/change-email`, `/delete-user` and `/ok`; sign-up and sign-in come from plugins such as
+//! `portcullis-email-password`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), portcullis::Error> {
@@ -40,10 +42,13 @@
 pub mod adapters;
 pub mod api;
 mod auth;
+pub mod callbacks;
+pub mod change_email;
 pub mod context;
 pub mod cookie_cache;
 pub mod cookies;
 pub mod crypto;
+pub mod delete_user;
 pub mod email;
 pub mod email_verification;
 pub mod error;

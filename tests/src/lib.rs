@@ -12,12 +12,13 @@ pub mod db;
 pub mod mail;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
+use portcullis::callbacks::UserCallback;
 use portcullis::storage::{Row, Where};
 use portcullis::{Auth, AuthBuilder};
 use portcullis_email_password::EmailPassword;
@@ -301,6 +302,19 @@ impl TestApp {
         )
     }
 
+    /// Makes this client's session `age` seconds old (still valid for six days): older than
+    /// `fresh_age` for a day or more.
+    pub async fn backdate_session(&self, age: i64) {
+        let token = self.session_token().expect("a session cookie");
+        set_session_times(
+            &self.auth,
+            &token,
+            seconds_from_now(6 * DAY),
+            Some(seconds_from_now(-age)),
+        )
+        .await;
+    }
+
     /// Request headers with just a `Cookie` of this client's cookies (for server-side calls).
     pub fn cookie_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -468,6 +482,44 @@ pub async fn set_session_times(
         .await
         .expect("update the session");
     assert_eq!(n, 1, "no session with token {token}");
+}
+
+/// Records the calls of the [`UserCallback`]s it makes, as `"<label> <email>
+/// verified=<emailVerified> stored=<whether the user is still in the database>"`.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl CallLog {
+    /// A callback that records its calls under `label`, and refuses (403 with `message`,
+    /// no code) users whose email starts with `refuse_prefix` when one is given.
+    pub fn callback(
+        &self,
+        label: &'static str,
+        refuse: Option<(&'static str, &'static str)>,
+    ) -> UserCallback {
+        let log = self.0.clone();
+        UserCallback::new(move |user, ctx| {
+            let log = log.clone();
+            async move {
+                let stored = ctx.store().user_by_id(&user.id).await?.is_some();
+                log.lock().expect("call log lock").push(format!(
+                    "{label} {} verified={} stored={stored}",
+                    user.email, user.email_verified
+                ));
+                match refuse {
+                    Some((prefix, message)) if user.email.starts_with(prefix) => Err(
+                        portcullis::ApiError::without_code(StatusCode::FORBIDDEN, message),
+                    ),
+                    _ => Ok(()),
+                }
+            }
+        })
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().expect("call log lock").clone()
+    }
 }
 
 /// Now, shifted by `seconds` (negative for the past).

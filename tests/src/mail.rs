@@ -323,3 +323,106 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         })
     })
 }
+
+/// A development outbox ([`OutboxSender`](portcullis::email::OutboxSender)) in a temporary
+/// folder, and what it holds: one JSON object per message, `{kind, to, url, token, at}`, in
+/// the format the conformance kit reads.
+#[derive(Debug)]
+pub struct Outbox {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        Self {
+            path: dir.path().join("outbox.jsonl"),
+            _dir: dir,
+        }
+    }
+
+    /// A sender appending to this outbox.
+    pub fn sender(&self) -> portcullis::email::OutboxSender {
+        portcullis::email::OutboxSender::new(&self.path)
+    }
+
+    /// Every message so far, in order.
+    pub fn messages(&self) -> Vec<Value> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an outbox line is JSON"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("read the outbox: {e}"),
+        }
+    }
+
+    /// The messages of `kind` to `to`.
+    pub fn to(&self, kind: &str, to: &str) -> Vec<Value> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m["kind"] == kind && m["to"] == to)
+            .collect()
+    }
+
+    /// Waits (up to 5 s) for the `n`th message (1-based) of `kind` to `to`: mail may be sent
+    /// in the background.
+    pub async fn wait_for(&self, kind: &str, to: &str, n: usize) -> Value {
+        for _ in 0..500 {
+            if let Some(m) = self.to(kind, to).get(n - 1) {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "no {kind} message #{n} to {to}; the outbox has {:?}",
+            self.messages()
+        );
+    }
+
+    /// Lets background sends finish (300 ms), then returns every message: for tests that
+    /// check nothing more was sent.
+    pub async fn settled(&self) -> Vec<Value> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.messages()
+    }
+}
+
+/// Keeps the links an engine hands to the application's delivery callback
+/// ([`Delivery::callback`](portcullis::callbacks::Delivery::callback)) instead of mailing them.
+#[derive(Debug, Clone, Default)]
+pub struct CaughtLinks(Arc<Mutex<Vec<portcullis::callbacks::LinkMail>>>);
+
+impl CaughtLinks {
+    /// A delivery that keeps each link here.
+    pub fn delivery(&self) -> portcullis::callbacks::Delivery {
+        let caught = self.0.clone();
+        portcullis::callbacks::Delivery::callback(move |mail, _ctx| {
+            let caught = caught.clone();
+            async move {
+                caught.lock().expect("caught links lock").push(mail);
+                Ok(())
+            }
+        })
+    }
+
+    /// Waits (up to 5 s) for the first link: delivery may run in the background.
+    pub async fn first(&self) -> portcullis::callbacks::LinkMail {
+        for _ in 0..500 {
+            if let Some(m) = self.0.lock().expect("caught links lock").first() {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no link was delivered");
+    }
+}

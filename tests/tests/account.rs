@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 use portcullis::schema::{Field, FieldType};
-use portcullis_tests::{seconds_from_now, set_session_times, TestApp, DAY, PASSWORD};
+use portcullis_tests::{TestApp, DAY, PASSWORD};
 use serde_json::json;
 
 #[tokio::test]
@@ -106,7 +106,7 @@ async fn delete_user_is_off_unless_enabled() {
 
 #[tokio::test]
 async fn delete_user_with_the_password_removes_everything_and_kills_old_cookies() {
-    let mut app = TestApp::build(|b| b.options(|o| o.delete_user = true)).await;
+    let mut app = TestApp::build(|b| b.options(|o| o.delete_user.enabled = true)).await;
     app.signed_up("gone@example.com").await;
     let mut other_device = app.new_client();
     other_device.sign_in("gone@example.com", PASSWORD).await;
@@ -150,16 +150,9 @@ async fn delete_user_with_the_password_removes_everything_and_kills_old_cookies(
 
 #[tokio::test]
 async fn delete_user_without_a_password_needs_a_fresh_session() {
-    let mut app = TestApp::build(|b| b.options(|o| o.delete_user = true)).await;
+    let mut app = TestApp::build(|b| b.options(|o| o.delete_user.enabled = true)).await;
     app.signed_up("stale@example.com").await;
-    let token = app.session_token().unwrap();
-    set_session_times(
-        &app.auth,
-        &token,
-        seconds_from_now(6 * DAY),
-        Some(seconds_from_now(-2 * DAY)),
-    )
-    .await;
+    app.backdate_session(2 * DAY).await;
     let res = app.post("/delete-user", json!({})).await;
     assert_eq!(
         (res.status, res.code().as_deref()),

@@ -55,7 +55,7 @@ async fn app_with(strategy: CookieCacheStrategy, max_age: u64) -> TestApp {
     TestApp::build(move |b| {
         b.plugin(Profile).options(move |o| {
             o.session.cookie_cache = cache_options(strategy, max_age);
-            o.delete_user = true;
+            o.delete_user.enabled = true;
         })
     })
     .await

@@ -445,7 +445,7 @@ async fn a_before_delete_hook_can_keep_a_session() {
 #[tokio::test]
 async fn delete_user_is_all_or_nothing_under_a_refusing_hook() {
     let mut app = TestApp::build(|b| {
-        b.options(|o| o.delete_user = true)
+        b.options(|o| o.delete_user.enabled = true)
             .database_hook(DbHook::before_delete(Model::User, |_row, _ctx| async {
                 Err(refusal("USER_PROTECTED", "This user cannot be deleted"))
             }))

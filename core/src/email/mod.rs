@@ -25,6 +25,9 @@ pub use outbox::OutboxSender;
 pub use smtp::{SmtpConfig, SmtpSecurity, SmtpSender};
 pub use template::{html_escape, EmailTemplate, EmailTemplates};
 
+use crate::callbacks::{Delivery, LinkMail};
+use crate::context::Ctx;
+use crate::error::{codes, ApiError};
 use crate::BoxFuture;
 
 /// Why a message could not be built or sent.
@@ -89,6 +92,10 @@ pub type MessageKind = Cow<'static, str>;
 pub const VERIFY_EMAIL: &str = "verify-email";
 /// The kind of a password reset message.
 pub const RESET_PASSWORD: &str = "reset-password";
+/// The kind of the message to the current address that confirms an email change.
+pub const CHANGE_EMAIL_CONFIRMATION: &str = "change-email-confirmation";
+/// The kind of the message that confirms the deletion of an account.
+pub const DELETE_ACCOUNT: &str = "delete-account";
 
 /// One message to one recipient: subject, plain-text and HTML parts, and, for the outbox and
 /// the application's own senders, its kind and the link, token or code it carries.
@@ -256,6 +263,109 @@ impl crate::Auth {
                 tracing::error!(kind = %message.kind, error = %e, "email could not be sent");
                 Err(e)
             }
+        }
+    }
+
+    /// Mails link `mail` of `kind` to `to`, rendered from the kind's template: `{{name}}` is
+    /// the user's name, `{{email}}` the recipient, `{{new_email}}` the address asked for (if
+    /// any). 400 `INVALID_EMAIL` when `to` is not a single plain address (nothing is sent);
+    /// 500 when sending fails or there is no sender (logged).
+    pub(crate) async fn mail_link(
+        &self,
+        kind: LinkKind,
+        to: &str,
+        mail: &LinkMail,
+        expires_in: std::time::Duration,
+    ) -> Result<(), ApiError> {
+        let address = Address::parse(to).map_err(|_| {
+            tracing::warn!(
+                kind = kind.name(),
+                "not mailing a link: the address is not a single plain address"
+            );
+            ApiError::bad_request(codes::INVALID_EMAIL)
+        })?;
+        let opts = &self.options().email;
+        let minutes = (expires_in.as_secs() / 60).to_string();
+        let (subject, text, html) = kind.template(&opts.templates).render(&[
+            ("app_name", &opts.app_name),
+            ("name", &mail.user.name),
+            ("email", to),
+            ("new_email", mail.new_email.as_deref().unwrap_or_default()),
+            ("url", &mail.url),
+            ("expires_in_minutes", &minutes),
+        ]);
+        let message = Message::new(kind.name(), address, &subject, text, html)
+            .with_link(mail.url.clone(), mail.token.clone());
+        self.send_email(&message)
+            .await
+            .map_err(|_| ApiError::internal())
+    }
+
+    /// Delivers link `mail` as `delivery` says: mailed to `to` (see
+    /// [`mail_link`](Self::mail_link)) or handed to the application's callback.
+    pub(crate) async fn deliver_link(
+        &self,
+        ctx: &Ctx,
+        delivery: &Delivery,
+        kind: LinkKind,
+        to: &str,
+        mail: LinkMail,
+        expires_in: std::time::Duration,
+    ) -> Result<(), ApiError> {
+        match delivery {
+            Delivery::Email => self.mail_link(kind, to, &mail, expires_in).await,
+            Delivery::Callback(send) => send(mail, ctx.clone()).await,
+        }
+    }
+
+    /// [`deliver_link`](Self::deliver_link) in a background task, so how long delivery takes
+    /// tells a caller nothing. Failures are logged.
+    pub(crate) fn deliver_link_in_background(
+        &self,
+        ctx: &Ctx,
+        delivery: Delivery,
+        kind: LinkKind,
+        to: String,
+        mail: LinkMail,
+        expires_in: std::time::Duration,
+    ) {
+        let (auth, ctx) = (self.clone(), ctx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = auth
+                .deliver_link(&ctx, &delivery, kind, &to, mail, expires_in)
+                .await
+            {
+                tracing::error!(kind = kind.name(), error = %e, "a link could not be delivered");
+            }
+        });
+    }
+}
+
+/// The engine's link messages: each has its kind and its template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    /// [`VERIFY_EMAIL`], also for a change of address: the link goes to the new address.
+    VerifyEmail,
+    /// [`CHANGE_EMAIL_CONFIRMATION`], to the current address.
+    ChangeEmailConfirmation,
+    /// [`DELETE_ACCOUNT`].
+    DeleteAccount,
+}
+
+impl LinkKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => VERIFY_EMAIL,
+            Self::ChangeEmailConfirmation => CHANGE_EMAIL_CONFIRMATION,
+            Self::DeleteAccount => DELETE_ACCOUNT,
+        }
+    }
+
+    fn template(self, templates: &EmailTemplates) -> &EmailTemplate {
+        match self {
+            Self::VerifyEmail => &templates.verify_email,
+            Self::ChangeEmailConfirmation => &templates.change_email_confirmation,
+            Self::DeleteAccount => &templates.delete_account,
         }
     }
 }

@@ -2,8 +2,9 @@
 
 /// A message's subject, plain-text and HTML bodies, with `{{name}}`-style placeholders.
 ///
-/// The engine's messages fill `{{app_name}}`, `{{name}}` (the user's name), `{{email}}`,
-/// `{{url}}` (the link) and `{{expires_in_minutes}}`. Values are inserted as they are into the
+/// The engine's messages fill `{{app_name}}`, `{{name}}` (the user's name), `{{email}}` (the
+/// recipient), `{{url}}` (the link) and `{{expires_in_minutes}}`; the change-email
+/// confirmation also `{{new_email}}`. Values are inserted as they are into the
 /// subject and the text part, and HTML-escaped into the HTML part, so a user whose name is
 /// `<script>` cannot put markup into a message. Unknown placeholders stay as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,11 @@ pub struct EmailTemplates {
     pub verify_email: EmailTemplate,
     /// The password reset message (`{{url}}` leads to the reset form).
     pub reset_password: EmailTemplate,
+    /// The message to the current address when the user asks to change it to
+    /// `{{new_email}}` (`{{url}}` confirms; a verification link then goes to the new one).
+    pub change_email_confirmation: EmailTemplate,
+    /// The message that confirms deleting an account (`{{url}}` deletes it).
+    pub delete_account: EmailTemplate,
 }
 
 impl Default for EmailTemplates {
@@ -61,6 +67,16 @@ impl Default for EmailTemplates {
                 "Reset your {{app_name}} password",
                 "Hello {{name}},\n\nSomeone asked to reset the password of your {{app_name}} account. To choose a new password, open this link:\n\n{{url}}\n\nThe link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your password stays as it is.\n",
                 HTML_RESET,
+            ),
+            change_email_confirmation: EmailTemplate::new(
+                "Confirm the new email address of your {{app_name}} account",
+                "Hello {{name}},\n\nSomeone asked to change the email address of your {{app_name}} account from {{email}} to {{new_email}}. To allow it, open this link:\n\n{{url}}\n\nA link to verify the new address will then be sent to {{new_email}}. The link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your address stays as it is.\n",
+                HTML_CHANGE_EMAIL,
+            ),
+            delete_account: EmailTemplate::new(
+                "Confirm the deletion of your {{app_name}} account",
+                "Hello {{name}},\n\nSomeone asked to delete your {{app_name}} account ({{email}}). To delete it for good, open this link while signed in:\n\n{{url}}\n\nThe link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your account stays as it is.\n",
+                HTML_DELETE_ACCOUNT,
             ),
         }
     }
@@ -81,6 +97,24 @@ const HTML_RESET: &str = r#"<!doctype html>
 <p>Someone asked to reset the password of your {{app_name}} account.</p>
 <p><a href="{{url}}">Choose a new password</a></p>
 <p>The link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your password stays as it is.</p>
+</body></html>
+"#;
+
+const HTML_CHANGE_EMAIL: &str = r#"<!doctype html>
+<html><body style="font-family:sans-serif;line-height:1.5">
+<p>Hello {{name}},</p>
+<p>Someone asked to change the email address of your {{app_name}} account from {{email}} to {{new_email}}.</p>
+<p><a href="{{url}}">Allow the change</a></p>
+<p>A link to verify the new address will then be sent to {{new_email}}. The link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your address stays as it is.</p>
+</body></html>
+"#;
+
+const HTML_DELETE_ACCOUNT: &str = r#"<!doctype html>
+<html><body style="font-family:sans-serif;line-height:1.5">
+<p>Hello {{name}},</p>
+<p>Someone asked to delete your {{app_name}} account ({{email}}).</p>
+<p><a href="{{url}}">Delete my account</a> (open it while signed in)</p>
+<p>The link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your account stays as it is.</p>
 </body></html>
 "#;
 
@@ -150,13 +184,18 @@ mod tests {
 
     #[test]
     fn default_templates_use_every_value() {
+        let all = EmailTemplates::default();
         for t in [
-            EmailTemplates::default().verify_email,
-            EmailTemplates::default().reset_password,
+            all.verify_email,
+            all.reset_password,
+            all.change_email_confirmation,
+            all.delete_account,
         ] {
             let (s, text, html) = t.render(&[
                 ("app_name", "App"),
                 ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("new_email", "new@example.com"),
                 ("url", "https://x.test/l"),
                 ("expires_in_minutes", "60"),
             ]);

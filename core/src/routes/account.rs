@@ -1,5 +1,4 @@
-//! Account management: `/list-accounts`, `/update-session`, `/verify-password`,
-//! `/delete-user`.
+//! Account management: `/list-accounts`, `/update-session`, `/verify-password`.
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -16,7 +15,6 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::get("listUserAccounts", "/list-accounts", list_accounts),
         Endpoint::post("updateSession", "/update-session", update_session),
         Endpoint::post("verifyPassword", "/verify-password", verify_password),
-        Endpoint::post("deleteUser", "/delete-user", delete_user),
     ]
 }
 
@@ -127,7 +125,11 @@ struct PasswordBody {
 
 /// Checks `password` against the user's credential account: 400 `CREDENTIAL_ACCOUNT_NOT_FOUND`
 /// without one, 400 `INVALID_PASSWORD` when it does not match.
-async fn check_password(ctx: &Ctx, user_id: &str, password: &str) -> Result<(), ApiError> {
+pub(crate) async fn check_password(
+    ctx: &Ctx,
+    user_id: &str,
+    password: &str,
+) -> Result<(), ApiError> {
     match ctx.auth().verify_user_password(user_id, password).await? {
         PasswordCheck::Matches => Ok(()),
         PasswordCheck::Wrong => Err(ApiError::bad_request(codes::INVALID_PASSWORD)),
@@ -189,41 +191,4 @@ async fn verify_password(ctx: Ctx) -> Result<Reply, ApiError> {
     let current = ctx.require_sensitive_session().await?;
     check_password(&ctx, &current.user.id, &body.password).await?;
     Ok(Reply::json(json!({ "status": true })))
-}
-
-#[derive(Deserialize, Default)]
-struct DeleteBody {
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// `POST /delete-user`: with the password, or from a fresh session. Off unless
-/// `Options::delete_user` is enabled (404 with an empty body, as Better Auth answers).
-/// Sessions, accounts and the user are deleted in one transaction; the cookies expire.
-async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
-    let auth = ctx.auth();
-    if !auth.options().delete_user {
-        return Err(ApiError::empty(StatusCode::NOT_FOUND));
-    }
-    let body: DeleteBody = ctx.body_or_empty()?;
-    let current = ctx.require_sensitive_session().await?;
-    match body.password.as_deref() {
-        Some(password) => check_password(&ctx, &current.user.id, password).await?,
-        None => {
-            let fresh_age = auth.options().session.fresh_age;
-            let age = (crate::time::now() - current.session.created_at)
-                .to_std()
-                .unwrap_or_default();
-            if !fresh_age.is_zero() && age >= fresh_age {
-                return Err(ApiError::bad_request(codes::SESSION_EXPIRED));
-            }
-        }
-    }
-    let tx = ctx.begin().await?;
-    tx.store().delete_user(&current.user.id).await?;
-    tx.commit().await?;
-    tracing::info!(user = %current.user.id, "user deleted");
-    let mut reply = Reply::json(json!({ "success": true, "message": "User deleted" }));
-    auth.expire_session_cookies(&ctx, &mut reply);
-    Ok(reply)
 }

@@ -5,6 +5,7 @@ mod error_page;
 mod session;
 mod user;
 
+pub(crate) use account::check_password;
 pub use account::PasswordCheck;
 
 use crate::context::Reply;
@@ -19,5 +20,7 @@ pub(crate) fn core_endpoints() -> Vec<Endpoint> {
     v.extend(user::endpoints());
     v.extend(account::endpoints());
     v.extend(crate::email_verification::endpoints());
+    v.extend(crate::change_email::endpoints());
+    v.extend(crate::delete_user::endpoints());
     v
 }
