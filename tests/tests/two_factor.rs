@@ -88,8 +88,9 @@ async fn app_with(plugin: TwoFactor) -> (TestApp, MemorySender) {
     (app, mail)
 }
 
+/// Two-factor with one-time codes by mail.
 async fn app() -> (TestApp, MemorySender) {
-    app_with(TwoFactor::default()).await
+    app_with(TwoFactor::default().send_otp_by_email(true)).await
 }
 
 /// A signed-in user who enrolled an authenticator and confirmed it.
@@ -614,7 +615,7 @@ async fn a_challenge_allows_five_wrong_codes_then_ends() {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_second_factor_for_a_while() {
-    let (base, _) = app_with(TwoFactor::default().options(|o| {
+    let (base, _) = app_with(TwoFactor::default().send_otp_by_email(true).options(|o| {
         o.account_lockout.max_failed_attempts = 3;
     }))
     .await;
@@ -822,8 +823,22 @@ async fn one_time_codes_alone_can_be_the_second_factor() {
 }
 
 #[tokio::test]
+async fn mail_is_not_a_second_factor_unless_the_application_says_so() {
+    // The engine can send mail, but whoever reads the mailbox can also reset the password:
+    // one-time codes by mail stay off until asked for.
+    let (base, mail) = app_with(TwoFactor::default()).await;
+    let mut e = enrolled(&base, "totp-only@example.com").await;
+    let (mut b, res) = challenged(&base, &e.email).await;
+    assert_eq!(res.json()["twoFactorMethods"], json!(["totp"]));
+    let r = b.post_empty("/two-factor/send-otp").await;
+    assert_eq!(r.code().as_deref(), Some("OTP_NOT_CONFIGURED"));
+    assert!(mail.to("two-factor-otp", &e.email).is_empty());
+    let _ = e.app.next();
+}
+
+#[tokio::test]
 async fn without_a_way_to_send_codes_otp_is_not_offered() {
-    let plugin = TwoFactor::default();
+    let plugin = TwoFactor::default().send_otp_by_email(true);
     let base = TestApp::build(move |b| b.plugin(plugin)).await;
     let mut e = enrolled(&base, "no-mail@example.com").await;
     let (mut b, res) = challenged(&base, &e.email).await;
@@ -856,7 +871,12 @@ async fn an_application_callback_can_deliver_codes() {
 
 #[tokio::test]
 async fn skip_verification_on_enable_turns_two_factor_on_at_once() {
-    let (base, _) = app_with(TwoFactor::default().skip_verification_on_enable(true)).await;
+    let (base, _) = app_with(
+        TwoFactor::default()
+            .send_otp_by_email(true)
+            .skip_verification_on_enable(true),
+    )
+    .await;
     let mut c = base.new_client();
     c.signed_up("skip@example.com").await;
     let en = c
@@ -985,7 +1005,11 @@ impl portcullis::Plugin for Audit {
 async fn another_plugin_observes_and_decorates_two_factor_results() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let audit = Audit { seen: seen.clone() };
-    let base = TestApp::build(move |b| b.plugin(TwoFactor::default()).plugin(audit)).await;
+    let base = TestApp::build(move |b| {
+        b.plugin(TwoFactor::default().send_otp_by_email(true))
+            .plugin(audit)
+    })
+    .await;
     let mut e = enrolled(&base, "audited@example.com").await;
     let (mut b, _) = challenged(&base, &e.email).await;
     let wrong = b
@@ -1072,7 +1096,7 @@ async fn a_user_who_enabled_two_factor_on_better_auth_signs_in_here() {
 async fn the_cookie_cache_never_carries_a_challenged_sign_in() {
     let mail = MemorySender::new();
     let base = TestApp::build(move |b| {
-        b.plugin(TwoFactor::default())
+        b.plugin(TwoFactor::default().send_otp_by_email(true))
             .email_sender(mail)
             .options(|o| o.session.cookie_cache.enabled = true)
     })
@@ -1098,4 +1122,164 @@ async fn the_cookie_cache_never_carries_a_challenged_sign_in() {
         .set_cookie(data)
         .is_some_and(|c| !c.contains("Max-Age=0")));
     assert_eq!(b.session().await["user"]["twoFactorEnabled"], true);
+}
+
+#[tokio::test]
+async fn two_right_answers_racing_for_one_challenge_make_one_session() {
+    let (base, _) = app().await;
+    let e = enrolled(&base, "race@example.com").await;
+    let (b, res) = challenged(&base, &e.email).await;
+    let cookie = res.set_cookie(TWO_FACTOR).unwrap();
+    let mut x = base.new_client();
+    let mut y = base.new_client();
+    x.jar.apply(&cookie);
+    y.jar.apply(&cookie);
+    let (rx, ry) = tokio::join!(
+        x.post(
+            "/two-factor/verify-backup-code",
+            json!({ "code": e.backup_codes[0] })
+        ),
+        y.post(
+            "/two-factor/verify-backup-code",
+            json!({ "code": e.backup_codes[1] })
+        ),
+    );
+    let ok = [&rx, &ry]
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{} / {}", rx.text(), ry.text());
+    let before = session_count(&base, &e.user_id).await;
+    assert_eq!(before, 2, "the enrolling session and exactly one new one");
+    drop(b);
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_refused() {
+    let (base, _) = app().await;
+    let mut e = enrolled(&base, "stale-challenge@example.com").await;
+    let (mut b, _) = challenged(&base, &e.email).await;
+    base.auth
+        .adapter()
+        .update_many(
+            "verification",
+            &[Where::new(
+                "identifier",
+                portcullis::storage::Op::StartsWith,
+                "2fa-",
+            )],
+            Row::new().with("expiresAt", portcullis_tests::seconds_from_now(-1)),
+        )
+        .await
+        .unwrap();
+    let r = b
+        .post("/two-factor/verify-totp", json!({ "code": e.app.next() }))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.code().as_deref(), Some("INVALID_TWO_FACTOR_COOKIE"));
+}
+
+#[tokio::test]
+async fn a_backup_code_checked_with_disable_session_signs_nobody_in() {
+    let (base, _) = app().await;
+    let mut e = enrolled(&base, "check-only@example.com").await;
+    let (mut b, _) = challenged(&base, &e.email).await;
+    let r = b
+        .post(
+            "/two-factor/verify-backup-code",
+            json!({ "code": e.backup_codes[0], "disableSession": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json().get("token").is_none(), "{}", r.text());
+    assert_eq!(r.json()["user"]["id"], e.user_id.as_str());
+    assert!(r.set_cookie(SESSION).is_none());
+    assert_eq!(b.session().await, Value::Null);
+    // The code is spent; the challenge is still open for a real second factor.
+    let again = b
+        .post(
+            "/two-factor/verify-backup-code",
+            json!({ "code": e.backup_codes[0] }),
+        )
+        .await;
+    assert_eq!(again.code().as_deref(), Some("INVALID_BACKUP_CODE"));
+    let ok = b
+        .post("/two-factor/verify-totp", json!({ "code": e.app.next() }))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+}
+
+#[tokio::test]
+async fn mailed_codes_draw_on_the_challenges_attempt_budget() {
+    let (base, mail) = app().await;
+    let e = enrolled(&base, "otp-budget@example.com").await;
+    let (mut b, _) = challenged(&base, &e.email).await;
+    // Asking for a new code after each wrong guess does not buy more guesses.
+    for n in 1..=5 {
+        b.post_empty("/two-factor/send-otp").await;
+        let otp = mail
+            .wait_for("two-factor-otp", &e.email, n)
+            .await
+            .otp
+            .unwrap();
+        let wrong = if otp == "000000" { "000001" } else { "000000" };
+        let r = b
+            .post("/two-factor/verify-otp", json!({ "code": wrong }))
+            .await;
+        assert_eq!(r.code().as_deref(), Some("INVALID_CODE"), "guess {n}");
+    }
+    b.post_empty("/two-factor/send-otp").await;
+    let otp = mail
+        .wait_for("two-factor-otp", &e.email, 6)
+        .await
+        .otp
+        .unwrap();
+    let r = b
+        .post("/two-factor/verify-otp", json!({ "code": otp }))
+        .await;
+    assert_eq!(
+        r.code().as_deref(),
+        Some("TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE")
+    );
+    assert_eq!(b.session().await, Value::Null);
+}
+
+#[tokio::test]
+async fn a_row_from_before_the_verified_field_finishes_enrolment() {
+    let (base, _) = app().await;
+    let mut c = base.new_client();
+    let id = c.signed_up("legacy-row@example.com").await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let en = c
+        .post("/two-factor/enable", json!({ "password": PASSWORD }))
+        .await;
+    let mut app = Authenticator::from_uri(en.json()["totpURI"].as_str().unwrap());
+    base.auth
+        .adapter()
+        .update_many(
+            "twoFactor",
+            &[Where::eq("userId", id.as_str())],
+            Row::new().with("verified", portcullis::storage::Value::Null),
+        )
+        .await
+        .unwrap();
+    let v = c
+        .post("/two-factor/verify-totp", json!({ "code": app.next() }))
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.text());
+    assert_eq!(c.session().await["user"]["twoFactorEnabled"], true);
+}
+
+#[tokio::test]
+async fn impossible_options_are_refused_when_the_engine_is_built() {
+    let built = portcullis::Auth::builder()
+        .secret(portcullis_tests::SECRET)
+        .database("sqlite::memory:")
+        .plugin(TwoFactor::default().options(|o| o.totp.digits = 12))
+        .build()
+        .await;
+    let err = built.err().unwrap().to_string();
+    assert!(err.contains("totp.digits"), "{err}");
 }

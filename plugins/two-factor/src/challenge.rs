@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use http::{header, HeaderValue, StatusCode};
 use portcullis::cookies::SetCookie;
 use portcullis::crypto::random_string;
-use portcullis::storage::{Op, SessionAndUser, User, Verification, Where};
+use portcullis::storage::{Adapter, Op, SessionAndUser, User, Verification, Where};
 use portcullis::{codes as core, ApiError, Ctx, Hook, Matcher, Reply};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -88,8 +88,11 @@ fn verification(
     }
 }
 
-fn seconds(s: u64) -> chrono::Duration {
-    chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+/// `now + s` seconds; the options are validated to at most ten years, so this cannot overflow.
+fn from_now(s: u64) -> DateTime<Utc> {
+    let now = portcullis::time::now();
+    now.checked_add_signed(chrono::Duration::seconds(i64::try_from(s).unwrap_or(0)))
+        .unwrap_or(now)
 }
 
 async fn intercept_sign_in(
@@ -126,7 +129,7 @@ async fn intercept_sign_in(
     reply.headers_mut().remove(header::LOCATION);
 
     let identifier = format!("2fa-{}", random_string(20, ALPHABET));
-    let expires_at = portcullis::time::now() + seconds(shared.options.two_factor_cookie_max_age);
+    let expires_at = from_now(shared.options.two_factor_cookie_max_age);
     store
         .create_verification(&verification(
             &ctx,
@@ -165,6 +168,12 @@ async fn intercept_sign_in(
     Ok(reply)
 }
 
+/// Whether `id` has the shape of a challenge id (`2fa-` and 20 random characters).
+fn is_challenge_id(id: &str) -> bool {
+    id.strip_prefix("2fa-")
+        .is_some_and(|rest| rest.len() == 20 && rest.bytes().all(|b| ALPHABET.contains(&b)))
+}
+
 fn attempts_identifier(challenge: &str) -> String {
     format!("2fa-attempts-{challenge}")
 }
@@ -194,7 +203,7 @@ pub(crate) async fn trust_device(
     user_id: &str,
 ) -> Result<SetCookie, ApiError> {
     let trust_id = format!("{TRUST_PREFIX}{}", random_string(32, ALPHABET));
-    let expires_at = portcullis::time::now() + seconds(shared.options.trust_device_max_age);
+    let expires_at = from_now(shared.options.trust_device_max_age);
     ctx.store()
         .create_verification(&verification(
             ctx,
@@ -237,9 +246,10 @@ async fn rotate_trusted_device(
     trust_device(ctx, shared, user_id).await.map(Some)
 }
 
-/// Forgets every device `user_id` trusted, except `keep`.
+/// Forgets every device `user_id` trusted, except `keep`, through `db` (the pool or a
+/// transaction).
 pub(crate) async fn forget_devices(
-    ctx: &Ctx,
+    db: &dyn Adapter,
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<(), ApiError> {
@@ -250,10 +260,7 @@ pub(crate) async fn forget_devices(
     if let Some(keep) = keep {
         filter.push(Where::new("identifier", Op::Ne, keep));
     }
-    ctx.auth()
-        .adapter()
-        .delete_many("verification", &filter)
-        .await?;
+    db.delete_many("verification", &filter).await?;
     Ok(())
 }
 
@@ -279,9 +286,9 @@ async fn forget_devices_on_revoke(
     let user_id = current.user.id.as_str();
     if ctx.route() == "/revoke-other-sessions" {
         let keep = trusted_id(&ctx, user_id);
-        forget_devices(&ctx, user_id, keep.as_deref()).await?;
+        forget_devices(ctx.auth().adapter(), user_id, keep.as_deref()).await?;
     } else {
-        forget_devices(&ctx, user_id, None).await?;
+        forget_devices(ctx.auth().adapter(), user_id, None).await?;
         expire_trust_cookie(&ctx, &mut reply);
     }
     Ok(reply)
@@ -307,8 +314,10 @@ impl Verifier {
             return Ok(Self::Session(Box::new(session)));
         }
         let jar = ctx.auth().cookies();
+        // Only a challenge id: never an OTP, attempts or trust row another cookie could name.
         let identifier = ctx
             .signed_cookie(&jar.name(TWO_FACTOR_COOKIE))
+            .filter(|id| is_challenge_id(id))
             .ok_or_else(invalid_cookie)?;
         let store = ctx.store();
         let challenge = store

@@ -153,8 +153,9 @@ pub(crate) struct Shared {
 }
 
 /// The two-factor plugin. `TwoFactor::default()` has Better Auth's defaults: TOTP with 6 digits
-/// every 30 seconds, 10 backup codes, one-time codes by mail when the engine has an email
-/// sender, a 10-minute challenge, 30-day trusted devices, lock-out after 10 failures.
+/// every 30 seconds, 10 backup codes, a 10-minute challenge, 30-day trusted devices, lock-out
+/// after 10 failures. One-time codes are off until [`TwoFactor::send_otp`] gives a way to
+/// deliver them, or [`TwoFactor::send_otp_by_email`] turns on mail through the engine's sender.
 #[derive(Clone)]
 pub struct TwoFactor {
     options: TwoFactorOptions,
@@ -203,6 +204,13 @@ impl TwoFactor {
         self
     }
 
+    /// Mails one-time codes through the engine's email sender (off by default; see
+    /// [`OtpOptions::send_by_email`]).
+    pub fn send_otp_by_email(mut self, yes: bool) -> Self {
+        self.options.otp.send_by_email = yes;
+        self
+    }
+
     /// The message one-time codes are mailed in. Placeholders: `{{app_name}}`, `{{name}}`,
     /// `{{email}}`, `{{otp}}`, `{{expires_in_minutes}}`.
     pub fn otp_template(mut self, template: EmailTemplate) -> Self {
@@ -240,7 +248,7 @@ impl TwoFactor {
 
 fn default_otp_template() -> EmailTemplate {
     EmailTemplate::new(
-        "Your {{app_name}} sign-in code: {{otp}}",
+        "Your {{app_name}} sign-in code",
         "Hello {{name}},\n\nYour {{app_name}} sign-in code is {{otp}}.\n\nIt expires in {{expires_in_minutes}} minutes. If you are not signing in, someone else knows your password: change it.\n",
         "<!doctype html>\n<html><body style=\"font-family:sans-serif;line-height:1.5\">\n<p>Hello {{name}},</p>\n<p>Your {{app_name}} sign-in code is <strong style=\"font-size:1.4em;letter-spacing:.1em\">{{otp}}</strong>.</p>\n<p>It expires in {{expires_in_minutes}} minutes. If you are not signing in, someone else knows your password: change it.</p>\n</body></html>\n",
     )
@@ -249,6 +257,13 @@ fn default_otp_template() -> EmailTemplate {
 impl Plugin for TwoFactor {
     fn id(&self) -> &'static str {
         "two-factor"
+    }
+
+    fn init(&self, _ctx: &mut portcullis::InitContext<'_>) -> Result<(), Error> {
+        self.options.validate().map_err(|message| Error::Plugin {
+            plugin: "two-factor",
+            message,
+        })
     }
 
     fn schema(&self) -> SchemaPatch {

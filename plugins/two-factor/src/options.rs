@@ -30,6 +30,56 @@ pub struct TwoFactorOptions {
     pub account_lockout: AccountLockoutOptions,
 }
 
+impl TwoFactorOptions {
+    /// Refuses values that cannot work (checked when the engine is built).
+    pub fn validate(&self) -> Result<(), String> {
+        const TEN_YEARS: u64 = 10 * 366 * 24 * 3600;
+        let checks = [
+            (
+                matches!(self.totp.digits, 6..=8),
+                "totp.digits must be 6, 7 or 8",
+            ),
+            (
+                (1..=300).contains(&self.totp.period),
+                "totp.period must be 1 to 300 seconds",
+            ),
+            (
+                (4..=10).contains(&self.otp.digits),
+                "otp.digits must be 4 to 10",
+            ),
+            (
+                (1..=1440).contains(&self.otp.period),
+                "otp.period must be 1 to 1440 minutes",
+            ),
+            (
+                (1..=100).contains(&self.backup_codes.amount),
+                "backup_codes.amount must be 1 to 100",
+            ),
+            (
+                (6..=64).contains(&self.backup_codes.length),
+                "backup_codes.length must be 6 to 64",
+            ),
+            (
+                (1..=TEN_YEARS).contains(&self.two_factor_cookie_max_age),
+                "two_factor_cookie_max_age must be 1 second to 10 years",
+            ),
+            (
+                (1..=TEN_YEARS).contains(&self.trust_device_max_age),
+                "trust_device_max_age must be 1 second to 10 years",
+            ),
+            (
+                self.account_lockout.max_failed_attempts >= 1
+                    && self.account_lockout.duration_seconds <= TEN_YEARS,
+                "account_lockout needs max_failed_attempts >= 1 and a duration up to 10 years",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, message)) => Err((*message).to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for TwoFactorOptions {
     fn default() -> Self {
         Self {
@@ -94,8 +144,10 @@ pub struct OtpOptions {
     pub allowed_attempts: u32,
     /// How codes are stored.
     pub store: OtpStorage,
-    /// Mail codes with the engine's email sender when no callback is given (true). With
-    /// neither, one-time codes are off.
+    /// Mail codes with the engine's email sender when no callback is given (false, as in
+    /// Better Auth, where codes need an explicit `sendOTP`). With neither, one-time codes are
+    /// off. Turn it on knowingly: whoever reads the user's mail then holds a second factor,
+    /// and mail is also how passwords are reset.
     pub send_by_email: bool,
 }
 
@@ -106,7 +158,7 @@ impl Default for OtpOptions {
             digits: 6,
             allowed_attempts: 5,
             store: OtpStorage::Plain,
-            send_by_email: true,
+            send_by_email: false,
         }
     }
 }

@@ -91,19 +91,33 @@ async fn confirm_password(
     }
 }
 
+/// What [`switch_and_rotate`] also does to the user's `twoFactor` row.
+enum RowChange<'a> {
+    /// Nothing.
+    Keep,
+    /// Marks the secret with this row id confirmed.
+    Verify(&'a str),
+    /// Deletes the row, and every trusted device with it (two-factor off).
+    Delete,
+}
+
 /// Turns two-factor on or off for the signed-in user and replaces their session (Better
-/// Auth rotates it on every such change), in one transaction. With `drop_row` the user's
-/// `twoFactor` row goes too.
+/// Auth rotates it on every such change), all in one transaction. A session already gone
+/// from the database (revoked while a cookie cache still vouched for it) is refused rather
+/// than exchanged for a new one.
 async fn switch_and_rotate(
     ctx: &Ctx,
     current: &SessionAndUser,
     enabled: bool,
-    drop_row: bool,
+    row_change: RowChange<'_>,
 ) -> Result<(Session, User, bool), ApiError> {
     let auth = ctx.auth();
     let dont_remember = auth.has_dont_remember(ctx);
     let tx = ctx.begin().await?;
     let store = tx.store();
+    if store.delete_session(&current.session.token).await? != 1 {
+        return Err(ApiError::unauthorized());
+    }
     let user = store
         .update_user(
             &current.user.id,
@@ -111,13 +125,17 @@ async fn switch_and_rotate(
         )
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    if drop_row {
-        row::delete(tx.adapter(), &user.id).await?;
+    match row_change {
+        RowChange::Keep => {}
+        RowChange::Verify(id) => row::set_verified(tx.adapter(), id).await?,
+        RowChange::Delete => {
+            row::delete(tx.adapter(), &user.id).await?;
+            challenge::forget_devices(tx.adapter(), &user.id, None).await?;
+        }
     }
     let session = auth
         .create_session(store, ctx, &user.id, dont_remember)
         .await?;
-    store.delete_session(&current.session.token).await?;
     tx.commit().await?;
     tracing::info!(user = %user.id, enabled, "two-factor switched");
     Ok((session, user, dont_remember))
@@ -185,7 +203,8 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         if !shared.otp_available(auth) {
             return Err(ApiError::bad_request(codes::OTP_NOT_CONFIGURED));
         }
-        let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, true, false).await?;
+        let (session, user, dont_remember) =
+            switch_and_rotate(&ctx, &current, true, RowChange::Keep).await?;
         let body = json!({ "method": "otp" });
         return Ok(auth.signed_in_reply(&ctx, body, session, user, dont_remember));
     }
@@ -220,7 +239,8 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     );
     let out = json!({ "method": "totp", "totpURI": uri, "backupCodes": codes });
     if skip && !challenge::two_factor_enabled(user) {
-        let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, true, false).await?;
+        let (session, user, dont_remember) =
+            switch_and_rotate(&ctx, &current, true, RowChange::Keep).await?;
         return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
     }
     Ok(Reply::json(out))
@@ -233,8 +253,8 @@ async fn disable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     // Better Auth's sensitive session: the database's word, never the cookie cache.
     let current = ctx.require_sensitive_session().await?;
     confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
-    let (session, user, dont_remember) = switch_and_rotate(&ctx, &current, false, true).await?;
-    challenge::forget_devices(&ctx, &user.id, None).await?;
+    let (session, user, dont_remember) =
+        switch_and_rotate(&ctx, &current, false, RowChange::Delete).await?;
     let auth = ctx.auth();
     let mut reply = auth.signed_in_reply(
         &ctx,
@@ -282,39 +302,63 @@ struct CodeBody {
     disable_session: Option<bool>,
 }
 
-/// The lock-out check and the attempt of a pending sign-in; nothing for a session.
+/// The lock-out check (for a user with a `twoFactor` row) and the attempt of a pending
+/// sign-in; nothing for a session. Every factor draws on the challenge's one budget.
 async fn start_attempt(
     ctx: &Ctx,
     shared: &Shared,
     who: &Verifier,
-    row: &TwoFactorRow,
+    row: Option<&TwoFactorRow>,
 ) -> Result<Option<Attempt>, ApiError> {
     match who {
         Verifier::Challenge { identifier, .. } => {
-            check_lock(ctx, shared, row).await?;
+            if let Some(row) = row {
+                check_lock(ctx, shared, row).await?;
+            }
             Attempt::take(ctx, identifier).await.map(Some)
         }
         Verifier::Session(_) => Ok(None),
     }
 }
 
-/// Settles an attempt and counts the outcome against (or for) the lock-out.
+/// How a verification attempt ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The code was right.
+    Passed,
+    /// The code was wrong.
+    Failed,
+    /// Neither: a server error, an expired code. It costs no attempt.
+    Uncounted,
+}
+
+impl From<bool> for Outcome {
+    fn from(passed: bool) -> Self {
+        if passed {
+            Self::Passed
+        } else {
+            Self::Failed
+        }
+    }
+}
+
+/// Settles an attempt and counts the outcome against (or for) the lock-out. `row` is the
+/// user's `twoFactor` row, when there is one.
 async fn finish_attempt(
     ctx: &Ctx,
     shared: &Shared,
     attempt: Option<Attempt>,
-    row: &TwoFactorRow,
-    failed: bool,
+    row: Option<&TwoFactorRow>,
+    outcome: Outcome,
 ) -> Result<(), ApiError> {
     let Some(attempt) = attempt else {
         return Ok(());
     };
-    attempt.settle(ctx, failed).await?;
-    if failed {
-        record_failure(ctx, shared, row).await
-    } else {
-        row::reset_failures(ctx.auth().adapter(), row).await?;
-        Ok(())
+    attempt.settle(ctx, outcome == Outcome::Failed).await?;
+    match (outcome, row) {
+        (Outcome::Failed, Some(row)) => record_failure(ctx, shared, row).await,
+        (Outcome::Passed, Some(row)) => Ok(row::reset_failures(ctx.auth().adapter(), row).await?),
+        _ => Ok(()),
     }
 }
 
@@ -331,27 +375,30 @@ async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         .await?
         .filter(|r| r.is_verified() || !who.is_challenge())
         .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
-    let attempt = start_attempt(&ctx, &shared, &who, &row).await?;
-    let secret = open_secret(&ctx, &row)?;
-    let t = &shared.options.totp;
-    let generator = totp::Totp::new(&secret, t.digits, t.period)
-        .ok_or_else(|| internal("stored TOTP secret is unusable", "bad base32"))?;
-    let now = u64::try_from(portcullis::time::now().timestamp()).unwrap_or(0);
-    let accepted = match generator.matching_step(body.code.trim(), now) {
-        // A code is good once: its time step must be later than the last one accepted.
-        Some(step) => row::claim_totp_step(auth.adapter(), &row.id, step).await?,
-        None => false,
+    let attempt = start_attempt(&ctx, &shared, &who, Some(&row)).await?;
+    let accepted = match totp_matches(&ctx, &shared, &row, body.code.trim()).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // A server error costs the user no attempt.
+            finish_attempt(&ctx, &shared, attempt, Some(&row), Outcome::Uncounted).await?;
+            return Err(e);
+        }
     };
-    finish_attempt(&ctx, &shared, attempt, &row, !accepted).await?;
+    finish_attempt(&ctx, &shared, attempt, Some(&row), Outcome::from(accepted)).await?;
     if !accepted {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_CODE));
     }
-    if !row.is_verified() {
-        if let Verifier::Session(current) = &who {
-            row::set_verified(auth.adapter(), &row.id).await?;
-            if !challenge::two_factor_enabled(&current.user) {
+    if let Verifier::Session(current) = &who {
+        // Enrolment: the first code confirms the secret. Rows Better Auth wrote before the
+        // field existed count as confirmed for sign-in, but still finish enrolment here.
+        if row.verified != Some(true) {
+            if challenge::two_factor_enabled(&current.user) {
+                row::set_verified(auth.adapter(), &row.id).await?;
+            } else {
                 let (session, user, dont_remember) =
-                    switch_and_rotate(&ctx, current, true, false).await?;
+                    switch_and_rotate(&ctx, current, true, RowChange::Verify(&row.id)).await?;
+                // Better Auth answers the pre-rotation token and user here; the new ones are
+                // what the cookie now carries, so they are what is answered.
                 let out = json!({ "token": session.token, "user": user });
                 return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
             }
@@ -359,6 +406,25 @@ async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     }
     who.complete(&ctx, &shared, body.trust_device == Some(true))
         .await
+}
+
+/// Whether `code` is the user's current TOTP code, never accepted before. A code is good
+/// once: its time step must be later than the last one accepted.
+async fn totp_matches(
+    ctx: &Ctx,
+    shared: &Shared,
+    row: &TwoFactorRow,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let secret = open_secret(ctx, row)?;
+    let t = &shared.options.totp;
+    let generator = totp::Totp::new(&secret, t.digits, t.period)
+        .ok_or_else(|| internal("stored TOTP secret is unusable", "bad base32"))?;
+    let now = u64::try_from(portcullis::time::now().timestamp()).unwrap_or(0);
+    match generator.matching_step(code, now) {
+        Some(step) => Ok(row::claim_totp_step(ctx.auth().adapter(), &row.id, step).await?),
+        None => Ok(false),
+    }
 }
 
 /// `POST /two-factor/send-otp`: mails (or hands to the callback) a one-time code for the
@@ -394,11 +460,41 @@ async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
     let auth = ctx.auth();
-    let store = ctx.store();
     let row = row::find(auth.adapter(), &who.user().id).await?;
-    if let (true, Some(row)) = (who.is_challenge(), &row) {
-        check_lock(&ctx, &shared, row).await?;
+    let attempt = start_attempt(&ctx, &shared, &who, row.as_ref()).await?;
+    let checked = otp_matches(&ctx, &shared, &who, body.code.trim()).await;
+    let outcome = match &checked {
+        Ok(passed) => Outcome::from(*passed),
+        Err(_) => Outcome::Uncounted,
+    };
+    finish_attempt(&ctx, &shared, attempt, row.as_ref(), outcome).await?;
+    if !checked? {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_CODE));
     }
+    if !challenge::two_factor_enabled(who.user()) {
+        let Verifier::Session(current) = &who else {
+            return Err(challenge::no_session());
+        };
+        let (session, user, dont_remember) =
+            switch_and_rotate(&ctx, current, true, RowChange::Keep).await?;
+        let out = json!({ "token": session.token, "user": user });
+        return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
+    }
+    who.complete(&ctx, &shared, body.trust_device == Some(true))
+        .await
+}
+
+/// Whether `code` is the pending one-time code of this verification. The code is consumed;
+/// a wrong guess puts it back with one try fewer. 400 `OTP_HAS_EXPIRED` without a live code,
+/// 400 `TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE` once its tries are spent.
+async fn otp_matches(
+    ctx: &Ctx,
+    shared: &Shared,
+    who: &Verifier,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let auth = ctx.auth();
+    let store = ctx.store();
     let identifier = format!("2fa-otp-{}", who.otp_key());
     let expired = || ApiError::bad_request(codes::OTP_HAS_EXPIRED);
     let pending = store
@@ -410,35 +506,20 @@ async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         return Err(expired());
     }
     let o = &shared.options.otp;
-    let (stored, attempts) = otp::split_value(&pending.value);
-    if attempts >= o.allowed_attempts {
+    let (stored, tries) = otp::split_value(&pending.value);
+    if tries >= o.allowed_attempts {
         return Err(ApiError::bad_request(
             codes::TOO_MANY_ATTEMPTS_REQUEST_NEW_CODE,
         ));
     }
-    if !otp::matches(stored, body.code.trim(), o.store, auth.secret()) {
-        let mut retry = pending.clone();
-        retry.id = auth.options().ids.generate();
-        retry.value = format!("{stored}:{}", attempts.saturating_add(1));
-        store.create_verification(&retry).await?;
-        if let (true, Some(row)) = (who.is_challenge(), &row) {
-            record_failure(&ctx, &shared, row).await?;
-        }
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::INVALID_CODE));
+    if otp::matches(stored, code, o.store, auth.secret()) {
+        return Ok(true);
     }
-    if let Some(row) = &row {
-        row::reset_failures(auth.adapter(), row).await?;
-    }
-    if !challenge::two_factor_enabled(who.user()) {
-        let Verifier::Session(current) = &who else {
-            return Err(challenge::no_session());
-        };
-        let (session, user, dont_remember) = switch_and_rotate(&ctx, current, true, false).await?;
-        let out = json!({ "token": session.token, "user": user });
-        return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
-    }
-    who.complete(&ctx, &shared, body.trust_device == Some(true))
-        .await
+    let mut retry = pending.clone();
+    retry.id = auth.options().ids.generate();
+    retry.value = format!("{stored}:{}", tries.saturating_add(1));
+    store.create_verification(&retry).await?;
+    Ok(false)
 }
 
 /// `POST /two-factor/verify-backup-code {code, disableSession?, trustDevice?}`: each code
@@ -446,39 +527,22 @@ async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
 async fn verify_backup_code(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
-    let auth = ctx.auth();
-    let row = row::find(auth.adapter(), &who.user().id)
+    let row = row::find(ctx.auth().adapter(), &who.user().id)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::BACKUP_CODES_NOT_ENABLED))?;
-    let attempt = start_attempt(&ctx, &shared, &who, &row).await?;
-    let mut codes = match open_codes(&ctx, &shared, &row) {
-        Ok(c) => c,
-        Err(e) => {
-            if let Some(a) = attempt {
-                a.settle(&ctx, false).await?;
-            }
-            return Err(e);
-        }
+    let attempt = start_attempt(&ctx, &shared, &who, Some(&row)).await?;
+    let used = use_backup_code(&ctx, &shared, &row, body.code.trim()).await;
+    let outcome = match &used {
+        Ok(passed) => Outcome::from(*passed),
+        Err(_) => Outcome::Uncounted,
     };
-    let Some(i) = backup::position(&codes, body.code.trim()) else {
-        finish_attempt(&ctx, &shared, attempt, &row, true).await?;
+    finish_attempt(&ctx, &shared, attempt, Some(&row), outcome).await?;
+    if !used? {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             codes::INVALID_BACKUP_CODE,
         ));
-    };
-    codes.remove(i);
-    let sealed = backup::seal(&codes, shared.options.backup_codes.store, auth.secret());
-    if !row::swap_backup_codes(auth.adapter(), &row.id, &row.backup_codes, &sealed).await? {
-        if let Some(a) = attempt {
-            a.settle(&ctx, false).await?;
-        }
-        return Err(ApiError::without_code(
-            StatusCode::CONFLICT,
-            "Failed to verify backup code. Please try again.",
-        ));
     }
-    finish_attempt(&ctx, &shared, attempt, &row, false).await?;
     if body.disable_session == Some(true) {
         let mut out = serde_json::Map::new();
         if let Verifier::Session(s) = &who {
@@ -489,6 +553,30 @@ async fn verify_backup_code(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     }
     who.complete(&ctx, &shared, body.trust_device == Some(true))
         .await
+}
+
+/// Strikes `code` off the user's backup codes: `false` when it is not one of them, 409 when
+/// another request changed the codes at the same moment.
+async fn use_backup_code(
+    ctx: &Ctx,
+    shared: &Shared,
+    row: &TwoFactorRow,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let auth = ctx.auth();
+    let mut codes = open_codes(ctx, shared, row)?;
+    let Some(i) = backup::position(&codes, code) else {
+        return Ok(false);
+    };
+    codes.remove(i);
+    let sealed = backup::seal(&codes, shared.options.backup_codes.store, auth.secret());
+    if !row::swap_backup_codes(auth.adapter(), &row.id, &row.backup_codes, &sealed).await? {
+        return Err(ApiError::without_code(
+            StatusCode::CONFLICT,
+            "Failed to verify backup code. Please try again.",
+        ));
+    }
+    Ok(true)
 }
 
 /// `POST /two-factor/generate-backup-codes {password}`: replaces every backup code.
