@@ -150,6 +150,23 @@ async fn trusted_device(base: &TestApp, e: &mut Enrolled) -> String {
     done.set_cookie(TRUST_DEVICE).unwrap()
 }
 
+/// Backdates every verification row whose identifier starts with `prefix`.
+async fn expire_verifications(app: &TestApp, prefix: &str) {
+    app.auth
+        .adapter()
+        .update_many(
+            "verification",
+            &[Where::new(
+                "identifier",
+                portcullis::storage::Op::StartsWith,
+                prefix,
+            )],
+            Row::new().with("expiresAt", portcullis_tests::seconds_from_now(-1)),
+        )
+        .await
+        .unwrap();
+}
+
 async fn session_count(app: &TestApp, user_id: &str) -> u64 {
     app.auth
         .adapter()
@@ -543,19 +560,7 @@ async fn an_expired_or_overtried_one_time_code_is_dead() {
         .await
         .otp
         .unwrap();
-    base.auth
-        .adapter()
-        .update_many(
-            "verification",
-            &[Where::new(
-                "identifier",
-                portcullis::storage::Op::StartsWith,
-                "2fa-otp-",
-            )],
-            Row::new().with("expiresAt", portcullis_tests::seconds_from_now(-1)),
-        )
-        .await
-        .unwrap();
+    expire_verifications(&base, "2fa-otp-").await;
     let r = b
         .post("/two-factor/verify-otp", json!({ "code": otp }))
         .await;
@@ -1159,19 +1164,7 @@ async fn an_expired_challenge_is_refused() {
     let (base, _) = app().await;
     let mut e = enrolled(&base, "stale-challenge@example.com").await;
     let (mut b, _) = challenged(&base, &e.email).await;
-    base.auth
-        .adapter()
-        .update_many(
-            "verification",
-            &[Where::new(
-                "identifier",
-                portcullis::storage::Op::StartsWith,
-                "2fa-",
-            )],
-            Row::new().with("expiresAt", portcullis_tests::seconds_from_now(-1)),
-        )
-        .await
-        .unwrap();
+    expire_verifications(&base, "2fa-").await;
     let r = b
         .post("/two-factor/verify-totp", json!({ "code": e.app.next() }))
         .await;
