@@ -1276,3 +1276,93 @@ async fn impossible_options_are_refused_when_the_engine_is_built() {
     let err = built.err().unwrap().to_string();
     assert!(err.contains("totp.digits"), "{err}");
 }
+
+#[tokio::test]
+async fn users_without_a_password_manage_two_factor_only_when_allowed() {
+    for allowed in [false, true] {
+        let (base, _) = app_with(TwoFactor::default().allow_passwordless(allowed)).await;
+        let mut c = base.new_client();
+        let id = c.signed_up(&format!("nopw-{allowed}@example.com")).await["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // As if the user had signed up with a magic link or a social provider.
+        base.auth
+            .adapter()
+            .delete_many("account", &[Where::eq("userId", id.as_str())])
+            .await
+            .unwrap();
+        let r = c.post("/two-factor/enable", json!({})).await;
+        if allowed {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert!(r.json()["totpURI"].is_string());
+        } else {
+            assert_eq!(r.code().as_deref(), Some("INVALID_PASSWORD"));
+        }
+        // A user who has a password must still give it.
+        let mut p = base.new_client();
+        p.signed_up(&format!("haspw-{allowed}@example.com")).await;
+        let r = p.post("/two-factor/enable", json!({})).await;
+        assert_eq!(
+            r.code().as_deref(),
+            Some("INVALID_PASSWORD"),
+            "allowed={allowed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn digits_period_and_issuer_are_options() {
+    let (base, _) = app_with(TwoFactor::default().issuer("Acme Corp").options(|o| {
+        o.totp.digits = 8;
+        o.totp.period = 60;
+        o.backup_codes.amount = 4;
+        o.backup_codes.length = 12;
+    }))
+    .await;
+    let mut c = base.new_client();
+    c.signed_up("options@example.com").await;
+    let en = c
+        .post("/two-factor/enable", json!({ "password": PASSWORD }))
+        .await;
+    let body = en.json();
+    let uri = body["totpURI"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/Acme%20Corp:options%40example.com?"),
+        "{uri}"
+    );
+    assert!(
+        uri.ends_with("&issuer=Acme+Corp&digits=8&period=60"),
+        "{uri}"
+    );
+    let codes = body["backupCodes"].as_array().unwrap();
+    assert_eq!(codes.len(), 4);
+    assert!(codes.iter().all(|c| c.as_str().unwrap().len() == 13));
+    let url = url::Url::parse(uri).unwrap();
+    let secret = url
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned();
+    let key = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 8, 1, 60, key);
+    let code = totp.generate_current().unwrap();
+    assert_eq!(code.len(), 8);
+    let v = c
+        .post("/two-factor/verify-totp", json!({ "code": code }))
+        .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.text());
+
+    // An issuer in the request wins for that enrolment.
+    let mut d = base.new_client();
+    d.signed_up("options2@example.com").await;
+    let en = d
+        .post(
+            "/two-factor/enable",
+            json!({ "password": PASSWORD, "issuer": "Team Space" }),
+        )
+        .await;
+    let uri = en.json()["totpURI"].as_str().unwrap().to_owned();
+    assert!(uri.starts_with("otpauth://totp/Team%20Space:"), "{uri}");
+}
