@@ -198,7 +198,7 @@ pub(crate) async fn follow_link(
     if user.email.to_lowercase() != claims.email {
         return refuse(callback, VerificationError::Invalid);
     }
-    let session = ctx.session().await?;
+    let session = ctx.sensitive_session().await?;
     if session.as_ref().is_some_and(|s| s.user.id != user.id) {
         return refuse(callback, VerificationError::InvalidUser);
     }

@@ -386,7 +386,9 @@ impl Ctx {
     /// A session younger than `freshAge`, or 401 without a session / 403
     /// `SESSION_NOT_FRESH` with an old one.
     pub async fn require_fresh_session(&self) -> Result<SessionAndUser, ApiError> {
-        let s = self.require_session().await?;
+        // Fresh-session endpoints (list-sessions answers every session token) take the
+        // database's word, not the cookie cache's.
+        let s = self.require_sensitive_session().await?;
         let fresh_age = self.inner.auth.options().session.fresh_age;
         if !fresh_age.is_zero() {
             let age = crate::time::now() - s.session.created_at;

@@ -242,11 +242,12 @@ impl CookieCache {
     }
 }
 
+/// The `exp` claim in milliseconds; a token without one counts as already expired.
 fn exp_ms(claims: &Map<String, Value>, now_ms: i64) -> i64 {
     claims
         .get("exp")
         .and_then(Value::as_f64)
-        .map_or(now_ms, |e| (e * 1000.0) as i64)
+        .map_or(now_ms - 1, |e| (e * 1000.0) as i64)
 }
 
 /// Checks the payload's shape as Better Auth's schema does: a session and a user object,

@@ -224,24 +224,42 @@ pub fn get_chunked_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     if let Some(v) = get_cookie(headers, name).filter(|v| !v.is_empty()) {
         return Some(v.into_owned());
     }
-    let prefix = format!("{name}.");
-    let mut chunks: Vec<(u64, String)> = cookie_names(headers)
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .filter_map(|n| {
-            // parseInt of the last dot-separated part: its leading digits.
-            let last = n.rsplit('.').next().unwrap_or_default();
-            let digits: String = last.chars().take_while(char::is_ascii_digit).collect();
-            let index = digits.parse().ok()?;
-            Some((index, get_cookie(headers, &n)?.into_owned()))
-        })
-        .collect();
+    let chunks = chunk_names(headers, name);
     if chunks.is_empty() {
         return None;
     }
-    chunks.sort_by_key(|(i, _)| *i);
-    chunks.dedup_by_key(|(i, _)| *i);
-    Some(chunks.into_iter().map(|(_, v)| v).collect())
+    Some(
+        chunks
+            .iter()
+            .filter_map(|(_, n)| get_cookie(headers, n))
+            .collect(),
+    )
+}
+
+/// Most chunks a chunked cookie may have (Better Auth's limit).
+pub const MAX_CHUNKS: usize = 100;
+
+/// The chunks of cookie `name` in the request, `name.0` to `name.99`, in index order. Other
+/// names that merely start with `name.` are not chunks, so a request cannot make the engine
+/// handle thousands of them.
+pub fn chunk_names(headers: &HeaderMap, name: &str) -> Vec<(usize, String)> {
+    let prefix = format!("{name}.");
+    let mut found = std::collections::BTreeMap::new();
+    for n in cookie_names(headers) {
+        let Some(index) = n.strip_prefix(&prefix) else {
+            continue;
+        };
+        let canonical = !index.is_empty()
+            && index.len() <= 2
+            && index.bytes().all(|b| b.is_ascii_digit())
+            && (index == "0" || !index.starts_with('0'));
+        if let (true, Ok(i)) = (canonical, index.parse::<usize>()) {
+            if i < MAX_CHUNKS {
+                found.entry(i).or_insert(n);
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 /// Every cookie name present in the request, in order.

@@ -191,7 +191,7 @@ async fn delete_user_callback(ctx: Ctx) -> Result<Reply, ApiError> {
         tracing::error!("delete-user is disabled; enable it in the options");
         return Err(ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND));
     }
-    let Some(current) = ctx.session().await? else {
+    let Some(current) = ctx.sensitive_session().await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             codes::FAILED_TO_GET_USER_INFO,

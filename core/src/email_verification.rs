@@ -356,8 +356,8 @@ async fn verify_email(ctx: Ctx) -> Result<Reply, ApiError> {
     }
     let mut reply = Reply::json(body);
     if opts.auto_sign_in_after_verification {
-        match ctx.session().await? {
-            Some(current) if current.user.email == claims.email => {
+        match ctx.sensitive_session().await? {
+            Some(current) if current.user.id == user.id => {
                 auth.set_session_cookie(&ctx, &mut reply, &current.session, &user, None);
             }
             _ => {

@@ -12,7 +12,7 @@ use crate::Auth;
 const MAX_COOKIE_SIZE: usize = 4050;
 
 /// Most chunks a cookie is split into.
-const MAX_CHUNKS: usize = 100;
+use crate::cookies::MAX_CHUNKS;
 
 /// What the request's cookie cache says.
 #[derive(Debug)]
@@ -112,10 +112,11 @@ impl Auth {
         let jar = self.cookies();
         let name = &jar.session_data;
         let mut out: Vec<SetCookie> = Vec::new();
-        for n in crate::cookies::cookie_names(ctx.headers()) {
-            if n.starts_with(name.as_str()) && !out.iter().any(|c| c.name == n) {
-                out.push(jar.expired(n));
-            }
+        if crate::cookies::get_cookie(ctx.headers(), name).is_some() {
+            out.push(jar.expired(name.clone()));
+        }
+        for (_, n) in crate::cookies::chunk_names(ctx.headers(), name) {
+            out.push(jar.expired(n));
         }
         let now_ms = crate::time::now().timestamp_millis();
         let value = cache.encode(session, user, dont_remember, now_ms);
@@ -175,11 +176,8 @@ impl Auth {
     pub(crate) fn cookie_cache_deletions(&self, ctx: &Ctx) -> Vec<SetCookie> {
         let jar = self.cookies();
         let mut out = vec![jar.expired(jar.session_data.clone())];
-        let chunk_prefix = format!("{}.", jar.session_data);
-        for name in crate::cookies::cookie_names(ctx.headers()) {
-            if name.starts_with(&chunk_prefix) && !out.iter().any(|c| c.name == name) {
-                out.push(jar.expired(name));
-            }
+        for (_, name) in crate::cookies::chunk_names(ctx.headers(), &jar.session_data) {
+            out.push(jar.expired(name));
         }
         out
     }
@@ -204,6 +202,7 @@ impl Auth {
         }
         let s = &decoded.session.session;
         let valid = s.token == token
+            && s.user_id == decoded.session.user.id
             && decoded.version == cache.options.version
             && decoded.expires_at_ms >= now_ms
             && s.expires_at.timestamp_millis() >= now_ms;

@@ -462,6 +462,8 @@ async fn session_endpoints_use_the_cache_and_sensitive_ones_read_the_database() 
         ),
         ("/verify-password", json!({ "password": PASSWORD })),
         ("/delete-user", json!({})),
+        // Its reply rewrites the cache, so a revoked session could renew itself forever.
+        ("/update-user", json!({ "name": "Thief" })),
     ] {
         app.jar = cookies.clone();
         let res = app.post(path, body).await;
@@ -601,4 +603,48 @@ async fn without_the_option_no_cache_is_written_or_trusted() {
     );
     delete_row(&app).await;
     assert!(app.session().await.is_null());
+}
+
+#[tokio::test]
+async fn a_revoked_session_cannot_renew_its_cache_through_update_user() {
+    let mut app = app_with(CookieCacheStrategy::Compact, 1).await;
+    app.signed_up("renew@example.com").await;
+    delete_row(&app).await;
+    let res = app
+        .post("/update-user", json!({ "name": "Still here" }))
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.session().await, Value::Null);
+    // Nor does the fresh-session list of tokens answer from the cache.
+    let mut fresh = compact_app().await;
+    fresh.signed_up("list@example.com").await;
+    delete_row(&fresh).await;
+    let res = fresh.get("/list-sessions").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+}
+
+#[tokio::test]
+async fn only_real_chunk_names_are_handled_as_chunks() {
+    let mut app = compact_app().await;
+    // 20,000 names that start like chunks; only name.0 to name.99 are chunks.
+    let mut cookie = String::new();
+    for i in 0..20_000 {
+        cookie.push_str(&format!("{DATA}.{i}x=a; {DATA}.0{i}=b; "));
+    }
+    cookie.push_str(&format!("{DATA}.5=c"));
+    let req = TestApp::request(http::Method::POST, "/sign-out")
+        .header(http::header::COOKIE, cookie)
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let res = app.send(req).await;
+    let deleted: Vec<String> = res
+        .set_cookies()
+        .into_iter()
+        .filter(|c| c.starts_with(DATA))
+        .collect();
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert!(deleted
+        .iter()
+        .any(|c| c.starts_with(&format!("{DATA}.5=;"))));
 }

@@ -27,7 +27,9 @@ async fn update_user(ctx: Ctx) -> Result<Reply, ApiError> {
             ))
         }
     };
-    let current = ctx.require_session().await?;
+    // The reply rewrites the cookie cache: only from the database's word, or a revoked
+    // session could renew its cache forever.
+    let current = ctx.require_sensitive_session().await?;
     if body.contains_key("email") {
         return Err(ApiError::bad_request(codes::EMAIL_CAN_NOT_BE_UPDATED));
     }
