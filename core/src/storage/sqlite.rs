@@ -417,20 +417,6 @@ fn query_one<const N: usize>(
     Ok(Some(out))
 }
 
-/// How a read on the calling thread blocks its tokio worker (for the few microseconds it
-/// takes).
-fn on_calling_thread<R>(read: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    static BIP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if multi && *BIP.get_or_init(|| std::env::var_os("PORTCULLIS_BLOCK_IN_PLACE").is_some()) {
-        tokio::task::block_in_place(read)
-    } else {
-        read()
-    }
-}
-
 impl InlineReads for SqliteAdapter {
     fn read_inline<const N: usize>(
         &self,
@@ -438,7 +424,13 @@ impl InlineReads for SqliteAdapter {
         tables: [&Table; N],
     ) -> Option<Option<[Row; N]>> {
         let reader = self.reader.as_ref()?;
-        match on_calling_thread(|| reader.read(sql, tables)) {
+        // Plainly inline, blocking the tokio worker for the few microseconds of an indexed
+        // read. Not `tokio::task::block_in_place`: that hands the worker's scheduler to
+        // another thread on every call (a blocking-pool hand-off and wake-up, the very cost
+        // this path avoids); measured, it got about half of plain inline's get-session
+        // throughput (benches/README.md). It would also need a fallback on a current-thread
+        // runtime, where it panics.
+        match reader.read(sql, tables) {
             Ok(found) => Some(found),
             Err(e) => {
                 tracing::debug!(error = %e, "read on the calling thread declined; reading through sqlx");
