@@ -5,10 +5,10 @@
 //! the rows back: two cross-thread wake-ups per query, which cost far more than an indexed read.
 //! So on a database file, point reads outside a transaction (`find_one`, `find_one_joined`: the
 //! read behind every get-session) run on the calling thread instead, through a few read-only
-//! `rusqlite` connections to the same file ([`InlineReader`]). In WAL mode a reader never waits
+//! `rusqlite` connections to the same file (`InlineReader`). In WAL mode a reader never waits
 //! for the writer and sees every committed write; reads inside a transaction still go through
 //! the transaction's connection. Both paths bind and decode through the same functions
-//! ([`bound`], [`decode_value`]), so they return identical rows.
+//! (`bound`, `decode_value`), so they return identical rows.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
