@@ -465,6 +465,70 @@ async fn joined_read_returns_the_session_with_its_user() {
     }
 }
 
+/// Read-your-writes for get-session's read: a session written (and committed) is found by the
+/// very next joined read, and one deleted is gone from it, on every backend and on both kinds of
+/// runtime (SQLite serves these reads on the calling thread, apart from its writer).
+async fn sessions_are_read_right_after_they_are_written() {
+    for db in TestDb::all().await {
+        let a = adapter(&db).await;
+        let b = db.backend;
+        let user = a.create("user", user_row("ryw@example.com")).await.unwrap();
+        let user_id = user.get("id").cloned().unwrap();
+        let join = storage::Join {
+            model: "user",
+            local_field: "userId",
+            foreign_field: "id",
+        };
+        for i in 0..40 {
+            let token = format!("ryw-{i}");
+            let now = Utc::now();
+            let session = Row::new()
+                .with("token", token.as_str())
+                .with("expiresAt", now + Duration::days(7))
+                .with("createdAt", now)
+                .with("updatedAt", now)
+                .with("userId", user_id.clone());
+            let filter = [Where::eq("token", token.as_str())];
+            if i % 2 == 0 {
+                a.create("session", session).await.unwrap();
+            } else {
+                let tx = a.begin().await.unwrap();
+                tx.create("session", session).await.unwrap();
+                assert!(
+                    a.find_one_joined("session", &filter, join)
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{b:?}: not committed yet"
+                );
+                tx.commit().await.unwrap();
+            }
+            let (s, u) = a
+                .find_one_joined("session", &filter, join)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{b:?}: session {i} not read back"));
+            assert_eq!(s.str("token"), Some(token.as_str()), "{b:?}");
+            assert_eq!(u.str("email"), Some("ryw@example.com"), "{b:?}");
+            a.delete("session", &filter).await.unwrap();
+            assert!(
+                a.find_one("session", &filter).await.unwrap().is_none(),
+                "{b:?}: session {i} still read after its deletion"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_read_right_after_they_are_written_single_threaded() {
+    sessions_are_read_right_after_they_are_written().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_read_right_after_they_are_written_multi_threaded() {
+    sessions_are_read_right_after_they_are_written().await;
+}
+
 #[tokio::test]
 async fn migrate_twice_changes_nothing_and_fills_in_missing_columns() {
     for db in TestDb::all().await {

@@ -5,9 +5,45 @@
 //! `decode_row`, and the methods `begin_tx` and `run_migrations`; this macro writes the rest
 //! on top of [`super::sql`]: every adapter operation, transactions (commit, and an immediate
 //! rollback on drop), and the refusals of nested transactions and migrations inside one.
+//!
+//! `sql_adapter!(Adapter, Tx, DIALECT)` sends every query through sqlx.
+//! `sql_adapter!(Adapter, Tx, DIALECT, inline_reads)` lets the driver serve point reads
+//! (`find_one`, `find_one_joined`) itself through its own [`InlineReads`] implementation on the
+//! adapter (transactions always use sqlx, so their reads see their own writes).
+
+use super::sql::Sql;
+use super::Row;
+use crate::schema::Table;
+
+/// Point reads a driver can serve without sqlx, on the calling thread. The default serves
+/// none.
+pub(crate) trait InlineReads {
+    /// Runs `sql`, a query for at most one row whose columns are those of `tables` one after
+    /// the other, and decodes that row into one [`Row`] per table. `None` declines: the caller
+    /// then runs the same query through sqlx (which also reports any error).
+    fn read_inline<const N: usize>(
+        &self,
+        sql: &Sql,
+        tables: [&Table; N],
+    ) -> Option<Option<[Row; N]>> {
+        let _ = (sql, tables);
+        None
+    }
+}
 
 macro_rules! sql_adapter {
     ($adapter:ident, $tx:ident, $dialect:expr) => {
+        impl $crate::storage::driver::InlineReads for $adapter {}
+        $crate::storage::driver::sql_adapter!(@common $adapter, $tx, $dialect);
+    };
+
+    ($adapter:ident, $tx:ident, $dialect:expr, inline_reads) => {
+        $crate::storage::driver::sql_adapter!(@common $adapter, $tx, $dialect);
+    };
+
+    (@common $adapter:ident, $tx:ident, $dialect:expr) => {
+        impl $crate::storage::driver::InlineReads for $tx {}
+
         impl $adapter {
             fn begin_boxed(&self) -> $crate::BoxFuture<'_, Result<Box<dyn $crate::storage::Transaction>, $crate::storage::StorageError>> {
                 Box::pin(async move { Ok(Box::new(self.begin_tx().await?) as Box<dyn $crate::storage::Transaction>) })
@@ -106,7 +142,11 @@ macro_rules! sql_adapter {
                     use $crate::storage::sql;
                     let t = sql::table(&self.schema, model)?;
                     let q = $crate::storage::Query { filter: filter.to_vec(), limit: Some(1), ..Default::default() };
-                    let (text, args) = prepare(sql::select($dialect, t, &q)?)?;
+                    let query = sql::select($dialect, t, &q)?;
+                    if let Some(found) = $crate::storage::driver::InlineReads::read_inline(self, &query, [t]) {
+                        return Ok(found.map(|[row]| row));
+                    }
+                    let (text, args) = prepare(query)?;
                     let $this = self;
                     #[allow(unused_mut, unused_variables, clippy::let_unit_value)]
                     let mut $guard = $lock;
@@ -206,6 +246,9 @@ macro_rules! sql_adapter {
                     let t = sql::table(&self.schema, model)?;
                     let j = sql::table(&self.schema, join.model)?;
                     let query = sql::select_joined($dialect, t, j, join.local_field, join.foreign_field, filter)?;
+                    if let Some(found) = $crate::storage::driver::InlineReads::read_inline(self, &query, [t, j]) {
+                        return Ok(found.map(|[row, joined]| (row, joined)));
+                    }
                     let (text, args) = prepare(query)?;
                     let $this = self;
                     #[allow(unused_mut, unused_variables, clippy::let_unit_value)]

@@ -19,10 +19,26 @@ pub enum Dialect {
 impl Dialect {
     /// Quotes an identifier.
     pub fn quote(self, ident: &str) -> String {
-        match self {
-            Dialect::Mysql => format!("`{}`", ident.replace('`', "``")),
-            _ => format!("\"{}\"", ident.replace('"', "\"\"")),
+        let mut out = String::with_capacity(ident.len() + 2);
+        self.push_quoted(&mut out, ident);
+        out
+    }
+
+    /// Appends `ident`, quoted, to `out` (no allocation of its own: queries are built on
+    /// every request).
+    fn push_quoted(self, out: &mut String, ident: &str) {
+        let q = match self {
+            Dialect::Mysql => '`',
+            _ => '"',
+        };
+        out.push(q);
+        for c in ident.chars() {
+            if c == q {
+                out.push(q);
+            }
+            out.push(c);
         }
+        out.push(q);
     }
 
     /// Whether `INSERT`/`UPDATE ... RETURNING` is available.
@@ -113,20 +129,29 @@ pub(crate) fn coerce(v: Value, ty: FieldType) -> Value {
     }
 }
 
-fn column_ref(d: Dialect, alias: Option<&str>, column: &str) -> String {
-    match alias {
-        Some(a) => format!("{a}.{}", d.quote(column)),
-        None => d.quote(column),
+fn push_column_ref(out: &mut String, d: Dialect, alias: Option<&str>, column: &str) {
+    if let Some(a) = alias {
+        out.push_str(a);
+        out.push('.');
     }
+    d.push_quoted(out, column);
+}
+
+fn column_ref(d: Dialect, alias: Option<&str>, column: &str) -> String {
+    let mut out = String::new();
+    push_column_ref(&mut out, d, alias, column);
+    out
 }
 
 pub(crate) fn select_list(d: Dialect, table: &Table, alias: Option<&str>) -> String {
-    table
-        .fields
-        .iter()
-        .map(|f| column_ref(d, alias, &f.column))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(table.fields.len() * 16);
+    for (i, f) in table.fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_column_ref(&mut out, d, alias, &f.column);
+    }
+    out
 }
 
 fn escape_like(s: &str) -> String {
@@ -543,4 +568,23 @@ pub fn ddl(d: Dialect, schema: &Schema) -> Vec<String> {
         out.extend(create_indexes(d, t).into_iter().map(|(_, s)| s));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_their_quotes_doubled() {
+        assert_eq!(Dialect::Sqlite.quote("user"), "\"user\"");
+        assert_eq!(Dialect::Postgres.quote("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(Dialect::Mysql.quote("we`ird\""), "`we``ird\"`");
+        assert_eq!(Dialect::Sqlite.quote("ünï\"\""), "\"ünï\"\"\"\"\"");
+        let t = Table::new("t", vec![Field::new("a\"b", FieldType::String)]);
+        assert_eq!(
+            select_list(Dialect::Sqlite, &t, Some("x")),
+            "x.\"id\", x.\"a\"\"b\""
+        );
+        assert_eq!(select_list(Dialect::Mysql, &t, None), "`id`, `a\"b`");
+    }
 }
