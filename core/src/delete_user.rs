@@ -116,10 +116,8 @@ async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
         crate::routes::check_password(&ctx, &current.user.id, password).await?;
     }
     if let Some(token) = body.token.as_deref().filter(|t| !t.is_empty()) {
-        delete_with_token(&ctx, &current.user, token).await?;
-        let mut reply = deleted();
-        auth.expire_session_cookies(&ctx, &mut reply);
-        return Ok(reply);
+        let after_error = delete_with_token(&ctx, &current.user, token).await?;
+        return deleted_reply(&ctx, after_error);
     }
     if let Some(delivery) = &opts.send_delete_account_verification {
         let token = random_string(32, TOKEN_ALPHABET);
@@ -173,10 +171,8 @@ async fn delete_user(ctx: Ctx) -> Result<Reply, ApiError> {
             return Err(ApiError::bad_request(codes::SESSION_EXPIRED));
         }
     }
-    delete_account(&ctx, &current.user, None).await?;
-    let mut reply = deleted();
-    auth.expire_session_cookies(&ctx, &mut reply);
-    Ok(reply)
+    let after_error = delete_account(&ctx, &current.user, None).await?;
+    deleted_reply(&ctx, after_error)
 }
 
 /// `GET /delete-user/callback?token&callbackURL`.
@@ -197,9 +193,8 @@ async fn delete_user_callback(ctx: Ctx) -> Result<Reply, ApiError> {
             codes::FAILED_TO_GET_USER_INFO,
         ));
     };
-    delete_with_token(&ctx, &current.user, token).await?;
-    let mut reply = deleted();
-    auth.expire_session_cookies(&ctx, &mut reply);
+    let after_error = delete_with_token(&ctx, &current.user, token).await?;
+    let reply = deleted_reply(&ctx, after_error)?;
     Ok(match ctx.query("callbackURL").filter(|c| !c.is_empty()) {
         Some(cb) => reply.into_redirect(cb),
         None => reply,
@@ -213,7 +208,11 @@ fn invalid_token() -> ApiError {
 /// Deletes `user` with deletion token `token`: 404 `INVALID_TOKEN` unless it is a live token
 /// issued to this user. An expired token, or one of another user, is used up all the same
 /// (as Better Auth's consume does).
-async fn delete_with_token(ctx: &Ctx, user: &User, token: &str) -> Result<(), ApiError> {
+async fn delete_with_token(
+    ctx: &Ctx,
+    user: &User,
+    token: &str,
+) -> Result<Option<ApiError>, ApiError> {
     let store = ctx.store();
     let Some(row) = store.verification_by_identifier(&identifier(token)).await? else {
         return Err(invalid_token());
@@ -227,12 +226,13 @@ async fn delete_with_token(ctx: &Ctx, user: &User, token: &str) -> Result<(), Ap
 
 /// Runs `before_delete`, then deletes the user's sessions, accounts and the user in one
 /// transaction (consuming `token` in it, when given: of two requests racing with one token
-/// exactly one deletes), then runs `after_delete`.
+/// exactly one deletes), then runs `after_delete`. `Err` when nothing was deleted; `Ok(Some)`
+/// with the error of a hook that failed after the deletion committed.
 async fn delete_account(
     ctx: &Ctx,
     user: &User,
     token: Option<&Verification>,
-) -> Result<(), ApiError> {
+) -> Result<Option<ApiError>, ApiError> {
     let auth = ctx.auth();
     let opts = &auth.options().delete_user;
     if let Some(before) = &opts.before_delete {
@@ -246,10 +246,34 @@ async fn delete_account(
         }
     }
     store.delete_user(&user.id).await?;
-    tx.commit().await?;
+    // From the commit on, the account is gone whatever a hook says afterwards: its error is
+    // still the answer, but with the session cookies expired (see `deleted_reply`).
+    let mut after_error = match tx.commit().await {
+        Ok(()) => None,
+        Err(crate::storage::StorageError::Rejected(e)) => Some(e),
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(user = %user.id, "user deleted");
-    if let Some(after) = &opts.after_delete {
-        after.call(user, ctx).await?;
+    if let (None, Some(after)) = (&after_error, &opts.after_delete) {
+        after_error = after.call(user, ctx).await.err();
     }
-    Ok(())
+    Ok(after_error)
+}
+
+/// The answer once the account is deleted: `{success, message}` with every session cookie
+/// expired, or the error a hook raised after the deletion, with the same cookies expired.
+fn deleted_reply(ctx: &Ctx, after_error: Option<ApiError>) -> Result<Reply, ApiError> {
+    let mut reply = deleted();
+    ctx.auth().expire_session_cookies(ctx, &mut reply);
+    match after_error {
+        None => Ok(reply),
+        Some(mut e) => {
+            for c in reply.set_cookies() {
+                if let Ok(v) = http::HeaderValue::from_str(c) {
+                    e = e.with_header(http::header::SET_COOKIE, v);
+                }
+            }
+            Err(e)
+        }
+    }
 }

@@ -535,3 +535,30 @@ async fn the_server_side_api_asks_for_the_link_and_deletes_with_its_token() {
         .any(|c| c.starts_with("better-auth.session_token=;")));
     assert!(!user_exists(&app, "api@example.com").await);
 }
+
+#[tokio::test]
+async fn an_after_delete_failure_is_answered_with_the_cookies_expired() {
+    let log = CallLog::default();
+    let after = log.callback("after", Some(("audit", "Audit log unavailable")));
+    let mut app = TestApp::build(move |b| {
+        b.options(move |o| {
+            o.delete_user.enabled = true;
+            o.delete_user.after_delete = Some(after);
+        })
+    })
+    .await;
+    app.signed_up("audit@example.com").await;
+    let res = app
+        .post("/delete-user", json!({ "password": PASSWORD }))
+        .await;
+    // The hook's error is the answer, but the account is gone, and so are its cookies.
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(res.json(), json!({ "message": "Audit log unavailable" }));
+    assert!(!user_exists(&app, "audit@example.com").await);
+    assert!(
+        res.expires_cookie(&app.session_cookie_name()),
+        "{:?}",
+        res.set_cookies()
+    );
+    assert!(app.jar.get(&app.session_cookie_name()).is_none());
+}
