@@ -277,6 +277,9 @@ impl Ctx {
             });
         };
         let auth = &self.inner.auth;
+        // With the cache off (the default) none of its work is done: this is get-session's
+        // hot path.
+        let cache_on = auth.cookie_cache().options.enabled;
         let use_cache = cache_allowed && !self.query_flag("disableCookieCache");
         match auth.read_cookie_cache(self, &token, use_cache) {
             CacheRead::Hit(s) => {
@@ -297,7 +300,7 @@ impl Ctx {
             .session_and_user(&token)
             .await?
             .filter(|s| s.session.expires_at > crate::time::now());
-        if let Some(s) = &found {
+        if let (true, Some(s)) = (cache_on, &found) {
             if !self.query_flag("disableRefresh") && !auth.has_dont_remember(self) {
                 for c in auth.cookie_cache_cookies(self, &s.session, &s.user, false) {
                     self.add_pending_cookie(&c);

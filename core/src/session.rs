@@ -185,8 +185,12 @@ impl Auth {
     /// Reads the request's cookie cache for session `token`. `use_it` false (the request
     /// asked for `disableCookieCache`, or the caller needs the database's word) still
     /// authenticates a present cache, so a forged or stale one gets deleted.
+    /// With the cache off (the default) this does nothing: it is on get-session's hot path.
     pub(crate) fn read_cookie_cache(&self, ctx: &Ctx, token: &str, use_it: bool) -> CacheRead {
         let cache = self.cookie_cache();
+        if !cache.options.enabled {
+            return CacheRead::Absent;
+        }
         let Some(raw) =
             crate::cookies::get_chunked_cookie(ctx.headers(), &self.cookies().session_data)
         else {
@@ -197,7 +201,7 @@ impl Auth {
             tracing::debug!("cookie cache does not verify; deleting it");
             return CacheRead::Invalid;
         };
-        if !cache.options.enabled || !use_it {
+        if !use_it {
             return CacheRead::Absent;
         }
         let s = &decoded.session.session;
