@@ -643,3 +643,35 @@ async fn server_side_calls_run_database_hooks_with_their_context() {
     );
     assert_eq!(*is_http.lock().unwrap(), [false]);
 }
+
+#[tokio::test]
+async fn a_failing_after_hook_does_not_stop_the_others_and_each_deleted_row_is_reported_once() {
+    let log: Log = Arc::default();
+    let mut app = TestApp::build(|b| {
+        b.database_hook(DbHook::after_delete(Model::Session, |_row, _ctx| async {
+            Err(refusal("AUDIT_DOWN", "Audit log unavailable"))
+        }))
+        .database_hook(recorder(
+            DbOp::Delete,
+            Model::Session,
+            &log,
+            "after",
+            "userId",
+        ))
+    })
+    .await;
+    app.signed_up("many@example.com").await;
+    let mut second = app.new_client();
+    second.sign_in("many@example.com", PASSWORD).await;
+    let mut third = app.new_client();
+    third.sign_in("many@example.com", PASSWORD).await;
+    assert_eq!(count(&app, "session").await, 3);
+
+    let res = app.post_empty("/revoke-sessions").await;
+
+    // The first hook's error is the answer; the sessions are gone and the second hook saw
+    // each of them exactly once.
+    assert_eq!(res.code().as_deref(), Some("AUDIT_DOWN"));
+    assert_eq!(count(&app, "session").await, 0);
+    assert_eq!(entries(&log).len(), 3, "{:?}", entries(&log));
+}

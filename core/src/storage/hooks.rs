@@ -296,8 +296,15 @@ impl DbHooks {
                 }
             }
             None => {
+                // All of them run (the write is done); the first error is the answer.
+                let mut first_error = None;
                 for f in hooks {
-                    f(row.clone(), ctx.cloned()).await?;
+                    if let Err(e) = f(row.clone(), ctx.cloned()).await {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                if let Some(e) = first_error {
+                    return Err(e);
                 }
             }
         }
@@ -310,12 +317,16 @@ impl DbHooks {
 pub(crate) struct AfterCommit(Mutex<Vec<(Arc<AfterFn>, Row)>>);
 
 impl AfterCommit {
-    /// Runs the queued hooks in order; the first error stops them.
+    /// Runs every queued hook in order (the writes are committed, so none is skipped); the
+    /// first error is the answer.
     pub(crate) async fn run(self, ctx: Option<&Ctx>) -> Result<(), ApiError> {
         let queued = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut first_error = None;
         for (f, row) in queued {
-            f(row, ctx.cloned()).await?;
+            if let Err(e) = f(row, ctx.cloned()).await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

@@ -252,7 +252,9 @@ impl<'a> Store<'a> {
     }
 
     /// Deletes the `model` rows matching `filter` through the hooks; how many. With delete
-    /// hooks the rows are read first, so each hook sees the row it is about.
+    /// hooks the rows are read first, so each hook sees the row it is about; then each is
+    /// deleted by id, so a row another caller deleted in between gets no after hook from this
+    /// call, and a row that appeared in between is not deleted unseen.
     async fn delete_rows(&self, model: Model, filter: &[Where]) -> Result<u64, StorageError> {
         if !self.hooks.any(model, DbOp::Delete) {
             return self.db.delete_many(model.name(), filter).await;
@@ -267,14 +269,29 @@ impl<'a> Store<'a> {
                 .await
                 .map_err(StorageError::Rejected)?;
         }
-        let deleted = self.db.delete_many(model.name(), filter).await?;
-        // A row another caller deleted in between is not this call's to report.
-        if deleted > 0 {
-            for row in &rows {
-                self.after(model, DbOp::Delete, row).await?;
+        let mut deleted = 0;
+        let mut first_error = None;
+        for row in &rows {
+            let Some(id) = row.get("id").cloned() else {
+                continue;
+            };
+            if self
+                .db
+                .delete_many(model.name(), &[Where::eq("id", id)])
+                .await?
+                == 1
+            {
+                deleted += 1;
+                // Every deleted row gets its after hooks, even when one of them fails.
+                if let Err(e) = self.after(model, DbOp::Delete, row).await {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(deleted)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
     }
 
     async fn after(&self, model: Model, op: DbOp, row: &Row) -> Result<(), StorageError> {
@@ -566,6 +583,12 @@ impl<'a> Store<'a> {
     pub async fn delete_verifications(&self, identifier: &str) -> Result<u64, StorageError> {
         self.delete_rows(Model::Verification, &[Where::eq("identifier", identifier)])
             .await
+    }
+
+    /// Deletes every verification row matching `filter` (a plugin's family of rows, say);
+    /// returns how many.
+    pub async fn delete_verifications_where(&self, filter: &[Where]) -> Result<u64, StorageError> {
+        self.delete_rows(Model::Verification, filter).await
     }
 
     /// Deletes every verification row that has expired; returns how many.

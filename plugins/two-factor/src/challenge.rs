@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use http::{header, HeaderValue, StatusCode};
 use portcullis::cookies::SetCookie;
 use portcullis::crypto::random_string;
-use portcullis::storage::{Adapter, Op, SessionAndUser, User, Verification, Where};
+use portcullis::storage::{Op, SessionAndUser, Store, User, Verification, Where};
 use portcullis::{codes as core, ApiError, Ctx, Hook, Matcher, Reply};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -246,10 +246,10 @@ async fn rotate_trusted_device(
     trust_device(ctx, shared, user_id).await.map(Some)
 }
 
-/// Forgets every device `user_id` trusted, except `keep`, through `db` (the pool or a
-/// transaction).
+/// Forgets every device `user_id` trusted, except `keep`, through `store` (the request's or a
+/// transaction's, so database hooks see it).
 pub(crate) async fn forget_devices(
-    db: &dyn Adapter,
+    store: Store<'_>,
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<(), ApiError> {
@@ -260,7 +260,7 @@ pub(crate) async fn forget_devices(
     if let Some(keep) = keep {
         filter.push(Where::new("identifier", Op::Ne, keep));
     }
-    db.delete_many("verification", &filter).await?;
+    store.delete_verifications_where(&filter).await?;
     Ok(())
 }
 
@@ -286,9 +286,9 @@ async fn forget_devices_on_revoke(
     let user_id = current.user.id.as_str();
     if ctx.route() == "/revoke-other-sessions" {
         let keep = trusted_id(&ctx, user_id);
-        forget_devices(ctx.auth().adapter(), user_id, keep.as_deref()).await?;
+        forget_devices(ctx.store(), user_id, keep.as_deref()).await?;
     } else {
-        forget_devices(ctx.auth().adapter(), user_id, None).await?;
+        forget_devices(ctx.store(), user_id, None).await?;
         expire_trust_cookie(&ctx, &mut reply);
     }
     Ok(reply)

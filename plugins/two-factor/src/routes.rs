@@ -130,7 +130,7 @@ async fn switch_and_rotate(
         RowChange::Verify(id) => row::set_verified(tx.adapter(), id).await?,
         RowChange::Delete => {
             row::delete(tx.adapter(), &user.id).await?;
-            challenge::forget_devices(tx.adapter(), &user.id, None).await?;
+            challenge::forget_devices(store, &user.id, None).await?;
         }
     }
     let session = auth
