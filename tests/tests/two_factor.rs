@@ -24,53 +24,61 @@ struct Authenticator {
 impl Authenticator {
     fn from_uri(uri: &str) -> Self {
         let url = url::Url::parse(uri).unwrap();
-        let secret = url
-            .query_pairs()
-            .find(|(k, _)| k == "secret")
-            .map(|(_, v)| v.into_owned())
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let key = totp_rs::Secret::Encoded(param("secret"))
+            .to_bytes()
             .unwrap();
-        let key = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
+        let digits = param("digits").parse().unwrap();
+        let period = param("period").parse().unwrap();
         Self {
-            totp: totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, key),
+            totp: totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, digits, 1, period, key),
             last_step: None,
         }
     }
 
-    fn now_step() -> u64 {
-        u64::try_from(chrono::Utc::now().timestamp()).unwrap() / 30
+    fn now_step(&self) -> u64 {
+        u64::try_from(chrono::Utc::now().timestamp()).unwrap() / self.totp.step
     }
 
-    /// The code of the current step, or of the step after the last one used.
+    /// The code of time step `step`.
+    fn at(&self, step: u64) -> String {
+        self.totp.generate(step * self.totp.step)
+    }
+
+    /// The current step, or the step after the last one used.
+    fn next_step(&self) -> u64 {
+        match self.last_step {
+            Some(last) => self.now_step().max(last + 1),
+            None => self.now_step(),
+        }
+    }
+
+    /// The code of [`Authenticator::next_step`], used up.
     fn next(&mut self) -> String {
-        let step = match self.last_step {
-            Some(last) => Self::now_step().max(last + 1),
-            None => Self::now_step(),
-        };
+        let step = self.next_step();
         self.last_step = Some(step);
-        self.totp.generate(step * 30)
+        self.at(step)
     }
 
     /// The code [`Authenticator::next`] would give, without using it up.
     fn peek(&self) -> String {
-        let step = match self.last_step {
-            Some(last) => Self::now_step().max(last + 1),
-            None => Self::now_step(),
-        };
-        self.totp.generate(step * 30)
+        self.at(self.next_step())
     }
 
     /// The code of the step last used (a replay).
     fn last(&self) -> String {
-        self.totp.generate(self.last_step.unwrap() * 30)
+        self.at(self.last_step.unwrap())
     }
 
     /// A code no step near now has.
     fn wrong(&self) -> String {
         let near: Vec<String> = (0..4)
-            .map(|d| {
-                self.totp
-                    .generate((Self::now_step() + d).saturating_sub(1) * 30)
-            })
+            .map(|d| self.at((self.now_step() + d).saturating_sub(1)))
             .collect();
         ["000000", "111111", "222222"]
             .into_iter()
@@ -1338,16 +1346,7 @@ async fn digits_period_and_issuer_are_options() {
     let codes = body["backupCodes"].as_array().unwrap();
     assert_eq!(codes.len(), 4);
     assert!(codes.iter().all(|c| c.as_str().unwrap().len() == 13));
-    let url = url::Url::parse(uri).unwrap();
-    let secret = url
-        .query_pairs()
-        .find(|(k, _)| k == "secret")
-        .unwrap()
-        .1
-        .into_owned();
-    let key = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 8, 1, 60, key);
-    let code = totp.generate_current().unwrap();
+    let code = Authenticator::from_uri(uri).next();
     assert_eq!(code.len(), 8);
     let v = c
         .post("/two-factor/verify-totp", json!({ "code": code }))

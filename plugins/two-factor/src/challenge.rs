@@ -71,7 +71,8 @@ pub(crate) fn two_factor_enabled(user: &User) -> bool {
     user.extra.get("twoFactorEnabled") == Some(&serde_json::Value::Bool(true))
 }
 
-fn verification(
+/// A verification row of this plugin, created now.
+pub(crate) fn verification(
     ctx: &Ctx,
     identifier: String,
     value: String,
@@ -89,7 +90,7 @@ fn verification(
 }
 
 /// `now + s` seconds; the options are validated to at most ten years, so this cannot overflow.
-fn from_now(s: u64) -> DateTime<Utc> {
+pub(crate) fn from_now(s: u64) -> DateTime<Utc> {
     let now = portcullis::time::now();
     now.checked_add_signed(chrono::Duration::seconds(i64::try_from(s).unwrap_or(0)))
         .unwrap_or(now)

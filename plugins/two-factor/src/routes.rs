@@ -440,16 +440,12 @@ async fn send_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let o = &shared.options.otp;
     let code = otp::new_code(o.digits);
     let stored = otp::seal(&code, o.store, auth.secret());
-    let now = portcullis::time::now();
-    let minutes = i64::try_from(o.period).unwrap_or(3);
-    let v = portcullis::storage::Verification {
-        id: auth.options().ids.generate(),
-        identifier: format!("2fa-otp-{}", who.otp_key()),
-        value: format!("{stored}:0"),
-        expires_at: now + chrono::Duration::minutes(minutes),
-        created_at: now,
-        updated_at: now,
-    };
+    let v = challenge::verification(
+        &ctx,
+        format!("2fa-otp-{}", who.otp_key()),
+        format!("{stored}:0"),
+        challenge::from_now(o.period * 60),
+    );
     ctx.store().create_verification(&v).await?;
     shared.deliver_otp(auth, who.user(), &code).await;
     Ok(Reply::json(json!({ "status": true })))
