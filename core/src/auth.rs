@@ -8,7 +8,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use http_body_util::{BodyExt as _, Full, Limited};
 use tokio::sync::OnceCell;
 
-use crate::context::{Body, Ctx, CtxInner, Reply};
+use crate::context::{Ctx, CtxInner, Reply};
 use crate::cookies::{CookieJarConfig, CookieOptions};
 use crate::crypto::Secret;
 use crate::error::{codes, ApiError, ErrorCode};
@@ -859,22 +859,12 @@ fn contains_nul(v: &serde_json::Value) -> bool {
 
 /// Turns a reply into an HTTP response.
 pub(crate) fn render(reply: Reply) -> HttpResponse {
-    let (status, mut headers, body) = reply.into_parts();
-    let bytes = match body {
-        Body::Json(v) => {
-            headers
-                .entry(header::CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static("application/json"));
-            Bytes::from(serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec()))
-        }
-        Body::Html(h) => {
-            headers
-                .entry(header::CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static("text/html; charset=utf-8"));
-            Bytes::from(h)
-        }
-        Body::Empty => Bytes::new(),
-    };
+    let (status, mut headers, content_type, bytes) = reply.into_wire();
+    if let Some(kind) = content_type {
+        headers
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static(kind));
+    }
     let mut r = Response::new(Full::new(bytes));
     *r.status_mut() = status;
     *r.headers_mut() = headers;

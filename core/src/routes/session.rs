@@ -84,14 +84,14 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let dont_remember = auth.has_dont_remember(&ctx);
     if ctx.query_flag("disableRefresh") || dont_remember {
-        reply.set_json(json!(&current));
+        reply.set_json_of(&current);
         return Ok(reply);
     }
     let opts = &auth.options().session;
     let due = current.session.expires_at - opts.expires_in + opts.update_age <= now;
     if !due {
         auth.set_cookie_cache(&ctx, &mut reply, &current.session, &current.user, false);
-        reply.set_json(json!(&current));
+        reply.set_json_of(&current);
         return Ok(reply);
     }
     let set = Row::new()
@@ -122,7 +122,7 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
         &current.user,
         Some(false),
     );
-    reply.set_json(json!(&current));
+    reply.set_json_of(&current);
     Ok(reply)
 }
 

@@ -102,6 +102,23 @@ pub enum Value {
     Json(serde_json::Value),
 }
 
+impl Value {
+    /// The value as JSON: dates as Better Auth's ISO strings, non-finite floats as `null`.
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::String(s) => s.into(),
+            Value::Int(i) => i.into(),
+            Value::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+            }
+            Value::Bool(b) => b.into(),
+            Value::Date(d) => crate::time::format(&d).into(),
+            Value::Json(j) => j,
+        }
+    }
+}
+
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
         Value::String(v.to_owned())
@@ -136,6 +153,16 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 /// A row: values under logical field names, in order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row(Vec<(String, Value)>);
+
+impl IntoIterator for Row {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+
+    /// Fields and values in order, taken out of the row.
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
 
 impl Row {
     /// An empty row.
@@ -193,20 +220,7 @@ impl Row {
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         self.0
             .iter()
-            .map(|(k, v)| {
-                let j = match v {
-                    Value::Null => serde_json::Value::Null,
-                    Value::String(s) => s.clone().into(),
-                    Value::Int(i) => (*i).into(),
-                    Value::Float(f) => {
-                        serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-                    }
-                    Value::Bool(b) => (*b).into(),
-                    Value::Date(d) => crate::time::format(d).into(),
-                    Value::Json(j) => j.clone(),
-                };
-                (k.clone(), j)
-            })
+            .map(|(k, v)| (k.clone(), v.clone().into_json()))
             .collect()
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use super::hooks::{AfterCommit, DbHooks, DbOp, Model};
-use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Transaction, Where};
+use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Transaction, Value, Where};
 use crate::context::Ctx;
 use crate::time::serde_iso;
 
@@ -77,6 +77,135 @@ pub struct SessionAndUser {
     pub session: Session,
     /// Its user.
     pub user: User,
+}
+
+/// Reads a core model's fields out of a [`Row`] by moving them, with the checks its serde
+/// form makes (a required field present and not null, each of its type), without a JSON round
+/// trip. Fields the model does not name go to `extra` as JSON. Timestamps keep millisecond
+/// precision, as the stored ISO text does.
+struct FromRow {
+    model: &'static str,
+    extra: Map<String, serde_json::Value>,
+}
+
+impl FromRow {
+    fn new(model: &'static str) -> Self {
+        Self {
+            model,
+            extra: Map::new(),
+        }
+    }
+
+    fn bad(&self, field: &str, reason: &str) -> StorageError {
+        StorageError::Decode {
+            model: self.model.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn required<T>(&self, field: &str, value: Option<T>) -> Result<T, StorageError> {
+        value.ok_or_else(|| self.bad(field, "missing"))
+    }
+
+    fn string(&self, field: &str, value: Value) -> Result<String, StorageError> {
+        match value {
+            Value::String(s) => Ok(s),
+            _ => Err(self.bad(field, "not text")),
+        }
+    }
+
+    fn optional_string(&self, field: &str, value: Value) -> Result<Option<String>, StorageError> {
+        match value {
+            Value::Null => Ok(None),
+            other => self.string(field, other).map(Some),
+        }
+    }
+
+    fn boolean(&self, field: &str, value: Value) -> Result<bool, StorageError> {
+        match value {
+            Value::Bool(b) => Ok(b),
+            _ => Err(self.bad(field, "not a boolean")),
+        }
+    }
+
+    fn date(&self, field: &str, value: Value) -> Result<DateTime<Utc>, StorageError> {
+        let t = match value {
+            Value::Date(t) => Some(t),
+            Value::String(s) => crate::time::parse(&s),
+            _ => None,
+        };
+        t.and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+            .ok_or_else(|| self.bad(field, "not a timestamp"))
+    }
+
+    fn other(&mut self, field: String, value: Value) {
+        self.extra.insert(field, value.into_json());
+    }
+}
+
+impl User {
+    fn from_row(row: Row) -> Result<Self, StorageError> {
+        let mut d = FromRow::new("user");
+        let (mut id, mut name, mut email, mut verified) = (None, None, None, None);
+        let (mut image, mut created, mut updated) = (None, None, None);
+        for (field, value) in row {
+            match field.as_str() {
+                "id" => id = Some(d.string(&field, value)?),
+                "name" => name = Some(d.string(&field, value)?),
+                "email" => email = Some(d.string(&field, value)?),
+                "emailVerified" => verified = Some(d.boolean(&field, value)?),
+                "image" => image = d.optional_string(&field, value)?,
+                "createdAt" => created = Some(d.date(&field, value)?),
+                "updatedAt" => updated = Some(d.date(&field, value)?),
+                _ => d.other(field, value),
+            }
+        }
+        Ok(Self {
+            id: d.required("id", id)?,
+            name: d.required("name", name)?,
+            email: d.required("email", email)?,
+            email_verified: d.required("emailVerified", verified)?,
+            image,
+            created_at: d.required("createdAt", created)?,
+            updated_at: d.required("updatedAt", updated)?,
+            extra: d.extra,
+            hidden: Map::new(),
+        })
+    }
+}
+
+impl Session {
+    fn from_row(row: Row) -> Result<Self, StorageError> {
+        let mut d = FromRow::new("session");
+        let (mut id, mut token, mut user_id, mut expires) = (None, None, None, None);
+        let (mut created, mut updated, mut ip, mut agent) = (None, None, None, None);
+        for (field, value) in row {
+            match field.as_str() {
+                "id" => id = Some(d.string(&field, value)?),
+                "token" => token = Some(d.string(&field, value)?),
+                "userId" => user_id = Some(d.string(&field, value)?),
+                "expiresAt" => expires = Some(d.date(&field, value)?),
+                "createdAt" => created = Some(d.date(&field, value)?),
+                "updatedAt" => updated = Some(d.date(&field, value)?),
+                "ipAddress" => ip = d.optional_string(&field, value)?,
+                "userAgent" => agent = d.optional_string(&field, value)?,
+                _ => d.other(field, value),
+            }
+        }
+        Ok(Self {
+            id: d.required("id", id)?,
+            expires_at: d.required("expiresAt", expires)?,
+            token: d.required("token", token)?,
+            created_at: d.required("createdAt", created)?,
+            updated_at: d.required("updatedAt", updated)?,
+            ip_address: ip,
+            user_agent: agent,
+            user_id: d.required("userId", user_id)?,
+            extra: d.extra,
+            hidden: Map::new(),
+        })
+    }
 }
 
 /// A linked account: a password (`providerId = "credential"`) or a social provider.
@@ -347,14 +476,14 @@ impl<'a> Store<'a> {
         }
     }
 
-    fn user(&self, row: &Row) -> Result<User, StorageError> {
-        let mut u: User = row.decode("user")?;
+    fn user(&self, row: Row) -> Result<User, StorageError> {
+        let mut u = User::from_row(row)?;
         self.hide("user", &mut u.extra, &mut u.hidden);
         Ok(u)
     }
 
-    fn session(&self, row: &Row) -> Result<Session, StorageError> {
-        let mut s: Session = row.decode("session")?;
+    fn session(&self, row: Row) -> Result<Session, StorageError> {
+        let mut s = Session::from_row(row)?;
         self.hide("session", &mut s.extra, &mut s.hidden);
         Ok(s)
     }
@@ -362,13 +491,13 @@ impl<'a> Store<'a> {
     /// Inserts a user.
     pub async fn create_user(&self, user: &User) -> Result<User, StorageError> {
         let row = self.row_with("user", user, &user.hidden)?;
-        self.user(&self.insert(Model::User, row).await?)
+        self.user(self.insert(Model::User, row).await?)
     }
 
     /// The user with `id`.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StorageError> {
         let row = self.db.find_one("user", &[Where::eq("id", id)]).await?;
-        row.map(|r| self.user(&r)).transpose()
+        row.map(|r| self.user(r)).transpose()
     }
 
     /// The user with `email` (compared as stored: lowercase it first).
@@ -377,7 +506,7 @@ impl<'a> Store<'a> {
             .db
             .find_one("user", &[Where::eq("email", email)])
             .await?;
-        row.map(|r| self.user(&r)).transpose()
+        row.map(|r| self.user(r)).transpose()
     }
 
     /// Updates fields of a user (and `updatedAt`); returns the user as stored.
@@ -388,7 +517,7 @@ impl<'a> Store<'a> {
         let row = self
             .update_row(Model::User, &[Where::eq("id", id)], set)
             .await?;
-        row.map(|r| self.user(&r)).transpose()
+        row.map(|r| self.user(r)).transpose()
     }
 
     /// Inserts an account.
@@ -433,7 +562,7 @@ impl<'a> Store<'a> {
     /// Inserts a session.
     pub async fn create_session(&self, session: &Session) -> Result<Session, StorageError> {
         let row = self.row_with("session", session, &session.hidden)?;
-        self.session(&self.insert(Model::Session, row).await?)
+        self.session(self.insert(Model::Session, row).await?)
     }
 
     /// The session with `token` and its user, in one read. Expired sessions are returned too;
@@ -454,8 +583,8 @@ impl<'a> Store<'a> {
         found
             .map(|(s, u)| {
                 Ok(SessionAndUser {
-                    session: self.session(&s)?,
-                    user: self.user(&u)?,
+                    session: self.session(s)?,
+                    user: self.user(u)?,
                 })
             })
             .transpose()
@@ -472,7 +601,7 @@ impl<'a> Store<'a> {
             ..Query::default()
         };
         let rows = self.db.find_many("session", &q).await?;
-        rows.iter().map(|r| self.session(r)).collect()
+        rows.into_iter().map(|r| self.session(r)).collect()
     }
 
     /// Updates a session's fields by token; returns it as stored.
@@ -484,7 +613,7 @@ impl<'a> Store<'a> {
         let row = self
             .update_row(Model::Session, &[Where::eq("token", token)], set)
             .await?;
-        row.map(|r| self.session(&r)).transpose()
+        row.map(|r| self.session(r)).transpose()
     }
 
     /// Deletes the session with `token`.
@@ -659,5 +788,111 @@ impl<'a> Tx<'a> {
             .run(self.ctx)
             .await
             .map_err(StorageError::Rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn at(s: &str) -> Value {
+        Value::Date(crate::time::parse(s).unwrap())
+    }
+
+    fn user_row() -> Row {
+        Row::new()
+            .with("id", "u1")
+            .with("name", "Ada")
+            .with("email", "ada@example.com")
+            .with("emailVerified", true)
+            .with("image", Value::Null)
+            .with("createdAt", at("2026-11-27T09:34:31.049Z"))
+            .with("updatedAt", "2026-11-27T10:00:00.5+01:00")
+            .with("twoFactorEnabled", false)
+            .with("plan", Value::Int(3))
+    }
+
+    fn session_row() -> Row {
+        Row::new()
+            .with("id", "s1")
+            .with("expiresAt", at("2026-12-04T09:34:31.049123Z"))
+            .with("token", "t0k3n")
+            .with("createdAt", at("2026-11-27T09:34:31Z"))
+            .with("updatedAt", at("2026-11-27T09:34:31Z"))
+            .with("ipAddress", "127.0.0.1")
+            .with("userAgent", Value::Null)
+            .with("userId", "u1")
+            .with("activeOrganizationId", Value::Null)
+    }
+
+    /// The direct decoders agree with the serde form of the models (the JSON round trip they
+    /// replace) on rows it accepts, and refuse what it refuses.
+    #[test]
+    fn rows_decode_as_the_serde_form_does() {
+        let direct = User::from_row(user_row()).unwrap();
+        assert_eq!(direct, user_row().decode::<User>("user").unwrap());
+        assert_eq!(direct.image, None);
+        assert_eq!(direct.extra["plan"], serde_json::json!(3));
+        assert_eq!(direct.extra["twoFactorEnabled"], serde_json::json!(false));
+        assert_eq!(
+            crate::time::format(&direct.updated_at),
+            "2026-11-27T09:00:00.500Z"
+        );
+
+        let direct = Session::from_row(session_row()).unwrap();
+        assert_eq!(direct, session_row().decode::<Session>("session").unwrap());
+        // Millisecond precision, as the stored ISO text has it.
+        assert_eq!(
+            crate::time::format(&direct.expires_at),
+            "2026-12-04T09:34:31.049Z"
+        );
+        assert_eq!(direct.expires_at.timestamp_subsec_nanos(), 49_000_000);
+        assert_eq!(direct.user_agent, None);
+        assert_eq!(
+            direct.extra["activeOrganizationId"],
+            serde_json::Value::Null
+        );
+
+        // Without the optional fields at all.
+        let mut row = user_row();
+        row.remove("image");
+        assert_eq!(User::from_row(row).unwrap().image, None);
+    }
+
+    #[test]
+    fn rows_the_models_cannot_hold_are_decode_errors() {
+        let broken: Vec<(&str, Row)> = vec![
+            ("missing id", {
+                let mut r = user_row();
+                r.remove("id");
+                r
+            }),
+            ("null email", user_row().with("email", Value::Null)),
+            ("number as name", user_row().with("name", Value::Int(7))),
+            ("text as boolean", user_row().with("emailVerified", "yes")),
+            ("bad timestamp", user_row().with("createdAt", "yesterday")),
+            ("number as image", user_row().with("image", Value::Int(1))),
+        ];
+        for (why, row) in broken {
+            assert!(
+                row.decode::<User>("user").is_err(),
+                "{why}: the serde form accepts it"
+            );
+            let err = User::from_row(row).unwrap_err();
+            assert!(
+                matches!(&err, StorageError::Decode { model, .. } if model == "user"),
+                "{why}: {err:?}"
+            );
+        }
+        let mut row = session_row();
+        row.remove("expiresAt");
+        assert!(matches!(
+            Session::from_row(row),
+            Err(StorageError::Decode { field, .. }) if field == "expiresAt"
+        ));
+        let row = session_row().with("token", Value::Bool(true));
+        assert!(Session::from_row(row).is_err());
     }
 }
