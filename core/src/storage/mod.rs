@@ -180,6 +180,18 @@ impl Row {
         }
     }
 
+    /// An empty row with room for `n` fields.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    /// Appends a field the row does not have yet (a decoder walking a table's distinct
+    /// fields), without [`Row::set`]'s search for an existing one.
+    pub(crate) fn push_new(&mut self, field: String, value: Value) {
+        debug_assert!(self.get(&field).is_none(), "{field} is already in the row");
+        self.0.push((field, value));
+    }
+
     /// Removes `field`, returning its value.
     pub fn remove(&mut self, field: &str) -> Option<Value> {
         let i = self.0.iter().position(|(k, _)| k == field)?;

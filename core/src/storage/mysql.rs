@@ -127,7 +127,7 @@ fn prepare(sql: Sql) -> Result<(String, MySqlArguments), StorageError> {
 }
 
 fn decode_row(table: &Table, row: &MySqlRow, offset: usize) -> Result<Row, StorageError> {
-    let mut out = Row::new();
+    let mut out = Row::with_capacity(table.fields.len());
     for (i, f) in table.fields.iter().enumerate() {
         let idx = offset + i;
         let bad = |reason: String| StorageError::Decode {
@@ -183,7 +183,7 @@ fn decode_row(table: &Table, row: &MySqlRow, offset: usize) -> Result<Row, Stora
                 Value::Json(serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
             }
         };
-        out.set(f.name.clone(), value);
+        out.push_new(f.name.clone(), value);
     }
     Ok(out)
 }

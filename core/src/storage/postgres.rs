@@ -129,7 +129,7 @@ fn prepare(sql: Sql) -> Result<(String, PgArguments), StorageError> {
 }
 
 fn decode_row(table: &Table, row: &PgRow, offset: usize) -> Result<Row, StorageError> {
-    let mut out = Row::new();
+    let mut out = Row::with_capacity(table.fields.len());
     for (i, f) in table.fields.iter().enumerate() {
         let idx = offset + i;
         let bad = |reason: String| StorageError::Decode {
@@ -189,7 +189,7 @@ fn decode_row(table: &Table, row: &PgRow, offset: usize) -> Result<Row, StorageE
             ),
             other => return Err(bad(format!("unsupported column type {other}"))),
         };
-        out.set(f.name.clone(), value);
+        out.push_new(f.name.clone(), value);
     }
     Ok(out)
 }

@@ -32,11 +32,15 @@ impl Dialect {
             _ => '"',
         };
         out.push(q);
-        for c in ident.chars() {
-            if c == q {
-                out.push(q);
+        if ident.contains(q) {
+            for c in ident.chars() {
+                if c == q {
+                    out.push(q);
+                }
+                out.push(c);
             }
-            out.push(c);
+        } else {
+            out.push_str(ident);
         }
         out.push(q);
     }
@@ -145,13 +149,17 @@ fn column_ref(d: Dialect, alias: Option<&str>, column: &str) -> String {
 
 pub(crate) fn select_list(d: Dialect, table: &Table, alias: Option<&str>) -> String {
     let mut out = String::with_capacity(table.fields.len() * 16);
+    push_select_list(&mut out, d, table, alias);
+    out
+}
+
+fn push_select_list(out: &mut String, d: Dialect, table: &Table, alias: Option<&str>) {
     for (i, f) in table.fields.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        push_column_ref(&mut out, d, alias, &f.column);
+        push_column_ref(out, d, alias, &f.column);
     }
-    out
 }
 
 fn escape_like(s: &str) -> String {
@@ -179,7 +187,7 @@ fn push_condition(
     let col = column_ref(sql.dialect, alias, &f.column);
     let first = || w.values.first().cloned().unwrap_or(Value::Null);
     match w.op {
-        Op::Eq | Op::Ne if first() == Value::Null => {
+        Op::Eq | Op::Ne if w.values.first().is_none_or(|v| *v == Value::Null) => {
             sql.push(&col);
             sql.push(if w.op == Op::Eq {
                 " is null"
@@ -391,18 +399,22 @@ pub(crate) fn select_joined(
     foreign_field: &str,
     filter: &[Where],
 ) -> Result<Sql, StorageError> {
-    let mut sql = Sql::new(
-        d,
-        format!(
-            "select {}, {} from {} a join {} b on b.{} = a.{}",
-            select_list(d, primary, Some("a")),
-            select_list(d, joined, Some("b")),
-            d.quote(&primary.table),
-            d.quote(&joined.table),
-            d.quote(&field(joined, foreign_field)?.column),
-            d.quote(&field(primary, local_field)?.column),
-        ),
-    );
+    // Built on every get-session: one buffer, no intermediate strings.
+    let columns = primary.fields.len() + joined.fields.len();
+    let mut text = String::with_capacity(64 + columns * 24);
+    text.push_str("select ");
+    push_select_list(&mut text, d, primary, Some("a"));
+    text.push_str(", ");
+    push_select_list(&mut text, d, joined, Some("b"));
+    text.push_str(" from ");
+    d.push_quoted(&mut text, &primary.table);
+    text.push_str(" a join ");
+    d.push_quoted(&mut text, &joined.table);
+    text.push_str(" b on b.");
+    d.push_quoted(&mut text, &field(joined, foreign_field)?.column);
+    text.push_str(" = a.");
+    d.push_quoted(&mut text, &field(primary, local_field)?.column);
+    let mut sql = Sql::new(d, text);
     push_where(&mut sql, primary, Some("a"), filter)?;
     sql.push(" limit 1");
     Ok(sql)

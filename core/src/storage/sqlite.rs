@@ -281,10 +281,10 @@ fn decode_fields<'r, E: From<StorageError>>(
     offset: usize,
     mut column: impl FnMut(usize) -> Result<Stored<'r>, E>,
 ) -> Result<Row, E> {
-    let mut out = Row::new();
+    let mut out = Row::with_capacity(table.fields.len());
     for (i, f) in table.fields.iter().enumerate() {
         let value = decode_value(table, f, column(offset + i)?)?;
-        out.set(f.name.clone(), value);
+        out.push_new(f.name.clone(), value);
     }
     Ok(out)
 }
