@@ -21,6 +21,17 @@ pub fn format(t: &DateTime<Utc>) -> String {
 /// Length of `2026-11-27T09:34:31.049Z`.
 const ISO_LEN: usize = 24;
 
+/// Where `2026-11-27T09:34:31.049Z` has its punctuation, and which.
+const ISO_PUNCTUATION: [(usize, u8); 7] = [
+    (4, b'-'),
+    (7, b'-'),
+    (10, b'T'),
+    (13, b':'),
+    (16, b':'),
+    (19, b'.'),
+    (23, b'Z'),
+];
+
 /// Writes `t` as `2026-11-27T09:34:31.049Z` into `buf` without allocating (every get-session
 /// writes five of these). `None` for what the fixed layout cannot hold, years outside
 /// 0..=9999 and leap seconds, which [`format`] leaves to chrono.
@@ -44,17 +55,9 @@ fn write_iso<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; ISO_LEN]) -> Option<&'b st
     put(14, t.minute(), 2);
     put(17, t.second(), 2);
     put(20, nanos / 1_000_000, 3);
-    for (at, c) in [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-    ] {
+    for (at, c) in ISO_PUNCTUATION {
         buf[at] = c;
     }
-    buf[23] = b'Z';
     std::str::from_utf8(buf).ok()
 }
 
@@ -62,18 +65,7 @@ fn write_iso<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; ISO_LEN]) -> Option<&'b st
 /// a few dozen instructions; anything else is left to chrono's parsers.
 fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     let b: &[u8; ISO_LEN] = s.as_bytes().try_into().ok()?;
-    let layout_ok = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-    ]
-    .iter()
-    .all(|&(at, c)| b[at] == c)
-        && b[23] == b'Z';
-    if !layout_ok {
+    if !ISO_PUNCTUATION.iter().all(|&(at, c)| b[at] == c) {
         return None;
     }
     let num = |from: usize, len: usize| -> Option<u32> {
