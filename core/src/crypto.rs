@@ -47,7 +47,27 @@ pub fn generate_id() -> String {
 
 /// The server secret: keys cookie signatures and token MACs. Never printed.
 #[derive(Clone)]
-pub struct Secret(std::sync::Arc<str>);
+pub struct Secret(std::sync::Arc<Keyed>);
+
+/// The secret's text and its HMAC key schedule, computed once: every signed cookie check
+/// clones it instead of hashing the key into the inner and outer pads again.
+struct Keyed {
+    text: Box<str>,
+    mac: HmacSha256,
+}
+
+impl Keyed {
+    fn new(text: String) -> Self {
+        // HMAC accepts keys of any length, so this cannot fail.
+        #[allow(clippy::expect_used)]
+        let mac = <HmacSha256 as Mac>::new_from_slice(text.as_bytes())
+            .expect("HMAC takes keys of any length");
+        Self {
+            text: text.into_boxed_str(),
+            mac,
+        }
+    }
+}
 
 impl Secret {
     /// Shortest secret the engine accepts.
@@ -63,24 +83,24 @@ impl Secret {
                 value.chars().count()
             )));
         }
-        Ok(Self(value.into()))
+        Ok(Self(std::sync::Arc::new(Keyed::new(value))))
     }
 
     /// A fresh random secret of 64 characters.
     pub fn generate() -> Self {
-        Self(random_string(64, ALPHANUMERIC).into())
+        Self(std::sync::Arc::new(Keyed::new(random_string(
+            64,
+            ALPHANUMERIC,
+        ))))
     }
 
     /// The secret's text, for storing it where the operator asked.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.0.text
     }
 
     fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length, so this cannot fail.
-        #[allow(clippy::expect_used)]
-        <HmacSha256 as Mac>::new_from_slice(self.0.as_bytes())
-            .expect("HMAC takes keys of any length")
+        self.0.mac.clone()
     }
 
     /// HMAC-SHA256 of `message` under the secret.
@@ -136,7 +156,7 @@ pub enum DecryptError {
 
 impl Secret {
     fn cipher(&self) -> XChaCha20Poly1305 {
-        let key: [u8; 32] = Sha256::digest(self.0.as_bytes()).into();
+        let key: [u8; 32] = Sha256::digest(self.0.text.as_bytes()).into();
         XChaCha20Poly1305::new(&key.into())
     }
 
