@@ -445,12 +445,26 @@ enum Content {
     Body(Body),
 }
 
+/// Reads back JSON this process serialised: without the parser's nesting limit (the value had
+/// none when it was built; its depth is bounded by the request parser's limit on what was
+/// stored, plus the reply's own levels) and with floats read back exactly.
+fn read_back<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 impl Content {
     fn body(&self) -> &Body {
         match self {
             Content::Json { bytes, parsed } => parsed.get_or_init(|| {
-                // The bytes came out of serde_json, so they parse; `null` covers the impossible.
-                Body::Json(serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null))
+                Body::Json(read_back(bytes).unwrap_or_else(|e| {
+                    // The bytes came out of serde_json, so this does not happen.
+                    tracing::error!(error = %e, "a serialised reply did not parse back");
+                    serde_json::Value::Null
+                }))
             }),
             Content::Body(b) => b,
         }
@@ -579,7 +593,7 @@ impl Reply {
 
     /// Replaces the body with `value` as JSON, serialised now (cheaper than
     /// [`Reply::set_json`] with a `serde_json::Value` built for it). A value that does not
-    /// serialise turns the reply into a 500.
+    /// serialise makes the whole reply a plain 500 (headers and cookies set so far dropped).
     pub fn set_json_of(&mut self, value: &impl Serialize) {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
@@ -590,9 +604,7 @@ impl Reply {
             }
             Err(e) => {
                 tracing::error!(error = %e, "response did not serialise");
-                let err = Self::from_error(&ApiError::internal());
-                self.status = err.status;
-                self.body = err.body;
+                *self = Self::from_error(&ApiError::internal());
             }
         }
     }
@@ -600,7 +612,7 @@ impl Reply {
     /// The JSON body as `T`.
     pub fn into_json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         let shaped = match self.body {
-            Content::Json { bytes, .. } => serde_json::from_slice(&bytes),
+            Content::Json { bytes, .. } => read_back(&bytes),
             Content::Body(Body::Json(v)) => serde_json::from_value(v),
             Content::Body(Body::Empty) => serde_json::from_value(serde_json::Value::Null),
             Content::Body(Body::Html(_)) => {
@@ -704,12 +716,35 @@ mod tests {
         );
     }
 
+    /// A hook reads back exactly what the endpoint answered: values nested deeper than
+    /// serde_json's default parsing limit, and floats to the last digit.
+    #[tokio::test]
+    async fn replies_read_back_deep_values_and_exact_floats() {
+        let mut deep = serde_json::json!("leaf");
+        for _ in 0..200 {
+            deep = serde_json::json!([deep]);
+        }
+        let value = serde_json::json!({ "deep": deep, "ratio": 0.1 + 0.2, "tiny": 5e-324 });
+        let reply = Reply::json(&value);
+        assert_eq!(reply.json_body(), Some(&value));
+        assert_eq!(reply.into_json::<serde_json::Value>().unwrap(), value);
+    }
+
     /// What cannot be JSON is a 500 in Better Auth's shape, not a panic or a half body.
     #[tokio::test]
     async fn a_value_that_does_not_serialise_is_a_server_error() {
         let mut map = std::collections::BTreeMap::new();
         map.insert((1, 2), "tuple keys are not JSON");
         let (status, kind, bytes) = wire(Reply::json(&map)).await;
+        // Set on a reply that already carries cookies: the 500 carries none of them.
+        let mut reply = Reply::json(serde_json::json!({ "ok": true }));
+        reply.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static("better-auth.session_token=x"),
+        );
+        reply.set_json_of(&map);
+        assert_eq!(reply.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(reply.set_cookies().count(), 0);
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(kind.as_deref(), Some("application/json"));
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();

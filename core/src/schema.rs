@@ -346,6 +346,14 @@ impl Schema {
             if self.table(&table.name).is_some() {
                 return Err(conflict(format!("table `{}` already exists", table.name)));
             }
+            for (i, f) in table.fields.iter().enumerate() {
+                if table.fields[..i].iter().any(|g| g.name == f.name) {
+                    return Err(conflict(format!(
+                        "table `{}` lists field `{}` twice (`id` is added by `Table::new`)",
+                        table.name, f.name
+                    )));
+                }
+            }
             self.tables.push(table);
         }
         for (table_name, field) in patch.fields {
@@ -433,6 +441,28 @@ impl Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plugin table that names a field twice is refused at build time, before a row could
+    /// carry two values under one name.
+    #[test]
+    fn a_table_listing_a_field_twice_is_refused() {
+        let mut schema = Schema::core();
+        let twice = Table::new(
+            "gadget",
+            vec![
+                Field::new("id", FieldType::String),
+                Field::new("label", FieldType::String),
+            ],
+        );
+        let err = schema
+            .merge("gadgets", SchemaPatch::default().table(twice))
+            .expect_err("a duplicate field must be refused");
+        assert!(err.to_string().contains("`id` twice"), "{err}");
+        let once = Table::new("gadget", vec![Field::new("label", FieldType::String)]);
+        schema
+            .merge("gadgets", SchemaPatch::default().table(once))
+            .expect("distinct fields merge");
+    }
 
     /// `schema/sqlite.sql` is what the engine creates for the default plugin set (which adds no
     /// tables); it must never drift from the generator. `UPDATE_SCHEMA=1` rewrites it.

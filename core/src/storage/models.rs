@@ -30,8 +30,9 @@ pub struct User {
     /// Last update time.
     #[serde(with = "serde_iso")]
     pub updated_at: DateTime<Utc>,
-    /// Fields added by plugins or configuration.
-    #[serde(flatten)]
+    /// Fields added by plugins or configuration. A key that names one of the fields above
+    /// is not serialised: the typed field is the user's.
+    #[serde(flatten, serialize_with = "user_extra")]
     pub extra: Map<String, serde_json::Value>,
     /// Added fields that are never sent to clients (`returned: false`).
     #[serde(skip)]
@@ -62,8 +63,9 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Owner.
     pub user_id: String,
-    /// Fields added by plugins or configuration.
-    #[serde(flatten)]
+    /// Fields added by plugins or configuration. A key that names one of the fields above
+    /// is not serialised: the typed field is the session's.
+    #[serde(flatten, serialize_with = "session_extra")]
     pub extra: Map<String, serde_json::Value>,
     /// Added fields that are never sent to clients (`returned: false`).
     #[serde(skip)]
@@ -77,6 +79,57 @@ pub struct SessionAndUser {
     pub session: Session,
     /// Its user.
     pub user: User,
+}
+
+impl User {
+    /// The wire names of the user's own fields (everything else is in `extra`).
+    pub const FIELDS: [&'static str; 7] = [
+        "id",
+        "name",
+        "email",
+        "emailVerified",
+        "image",
+        "createdAt",
+        "updatedAt",
+    ];
+}
+
+impl Session {
+    /// The wire names of the session's own fields (everything else is in `extra`).
+    pub const FIELDS: [&'static str; 8] = [
+        "id",
+        "expiresAt",
+        "token",
+        "createdAt",
+        "updatedAt",
+        "ipAddress",
+        "userAgent",
+        "userId",
+    ];
+}
+
+/// Serialises the added fields, leaving out any named like one of the model's own: serde
+/// would write such a key twice, and a reader keeping the first or the last would disagree.
+fn extra_without<S: serde::Serializer>(
+    extra: &Map<String, serde_json::Value>,
+    own: &[&str],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(extra.iter().filter(|(k, _)| !own.contains(&k.as_str())))
+}
+
+fn user_extra<S: serde::Serializer>(
+    extra: &Map<String, serde_json::Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    extra_without(extra, &User::FIELDS, s)
+}
+
+fn session_extra<S: serde::Serializer>(
+    extra: &Map<String, serde_json::Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    extra_without(extra, &Session::FIELDS, s)
 }
 
 /// Reads a core model's fields out of a [`Row`] by moving them, with the checks its serde
@@ -108,35 +161,39 @@ impl FromRow {
         value.ok_or_else(|| self.bad(field, "missing"))
     }
 
+    // A `Value::Json` holding the right kind is accepted too (a `json`/`jsonb` column on
+    // PostgreSQL decodes to one whatever the field's type), as the serde form did.
+
     fn string(&self, field: &str, value: Value) -> Result<String, StorageError> {
         match value {
-            Value::String(s) => Ok(s),
+            Value::String(s) | Value::Json(serde_json::Value::String(s)) => Ok(s),
             _ => Err(self.bad(field, "not text")),
         }
     }
 
     fn optional_string(&self, field: &str, value: Value) -> Result<Option<String>, StorageError> {
         match value {
-            Value::Null => Ok(None),
+            Value::Null | Value::Json(serde_json::Value::Null) => Ok(None),
             other => self.string(field, other).map(Some),
         }
     }
 
     fn boolean(&self, field: &str, value: Value) -> Result<bool, StorageError> {
         match value {
-            Value::Bool(b) => Ok(b),
+            Value::Bool(b) | Value::Json(serde_json::Value::Bool(b)) => Ok(b),
             _ => Err(self.bad(field, "not a boolean")),
         }
     }
 
+    /// A stored timestamp to millisecond precision (what the serde form's ISO text kept);
+    /// one given as text, at the precision the text has.
     fn date(&self, field: &str, value: Value) -> Result<DateTime<Utc>, StorageError> {
         let t = match value {
-            Value::Date(t) => Some(t),
-            Value::String(s) => crate::time::parse(&s),
+            Value::Date(t) => DateTime::from_timestamp_millis(t.timestamp_millis()),
+            Value::String(s) | Value::Json(serde_json::Value::String(s)) => crate::time::parse(&s),
             _ => None,
         };
-        t.and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
-            .ok_or_else(|| self.bad(field, "not a timestamp"))
+        t.ok_or_else(|| self.bad(field, "not a timestamp"))
     }
 
     fn other(&mut self, field: String, value: Value) {
@@ -859,6 +916,55 @@ mod tests {
         let mut row = user_row();
         row.remove("image");
         assert_eq!(User::from_row(row).unwrap().image, None);
+    }
+
+    /// A `json`/`jsonb` column decodes to `Value::Json` whatever the field's type; holding
+    /// the right kind, it reads as the serde form read it.
+    #[test]
+    fn json_values_of_the_right_kind_decode() {
+        use serde_json::json;
+        let row = user_row()
+            .with("name", Value::Json(json!("Ada")))
+            .with("emailVerified", Value::Json(json!(true)))
+            .with("image", Value::Json(json!(null)))
+            .with("createdAt", Value::Json(json!("2026-11-27T09:34:31.049Z")));
+        let direct = User::from_row(row.clone()).unwrap();
+        assert_eq!(direct, row.decode::<User>("user").unwrap());
+        assert_eq!(direct.name, "Ada");
+        assert!(direct.email_verified);
+        let wrong = user_row().with("emailVerified", Value::Json(json!("true")));
+        assert!(User::from_row(wrong).is_err());
+        // A timestamp given as text keeps the text's precision, as before.
+        let row = session_row().with("expiresAt", "2026-12-04T09:34:31.049123Z");
+        let direct = Session::from_row(row.clone()).unwrap();
+        assert_eq!(direct.expires_at.timestamp_subsec_micros(), 49_123);
+        assert_eq!(direct, row.decode::<Session>("session").unwrap());
+    }
+
+    /// An added field named like one of the model's own is not sent twice: the typed field
+    /// is what goes out, and the reply reads back.
+    #[test]
+    fn extra_fields_never_shadow_the_models_own() {
+        let mut both = SessionAndUser {
+            session: Session::from_row(session_row()).unwrap(),
+            user: User::from_row(user_row()).unwrap(),
+        };
+        both.user
+            .extra
+            .insert("name".into(), serde_json::json!("Mallory"));
+        both.session
+            .extra
+            .insert("token".into(), serde_json::json!("other"));
+        let text = serde_json::to_string(&both).unwrap();
+        assert_eq!(text.matches("\"name\"").count(), 1, "{text}");
+        assert_eq!(text.matches("\"token\"").count(), 1, "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["user"]["name"], "Ada");
+        assert_eq!(back["session"]["token"], "t0k3n");
+        assert_eq!(back["user"]["plan"], 3);
+        let reply = crate::context::Reply::json(&both);
+        let typed: SessionAndUser = reply.into_json().unwrap();
+        assert_eq!(typed.user.name, "Ada");
     }
 
     #[test]

@@ -73,15 +73,7 @@ struct SignUpBody {
 
 /// Fields core sign-up sets itself; anything else the client sends must be a declared,
 /// client-writable additional field of `user`.
-const CORE_USER_FIELDS: &[&str] = &[
-    "id",
-    "name",
-    "email",
-    "emailVerified",
-    "image",
-    "createdAt",
-    "updatedAt",
-];
+const CORE_USER_FIELDS: &[&str] = &User::FIELDS;
 
 fn additional_fields(ctx: &Ctx) -> Result<serde_json::Map<String, Value>, ApiError> {
     let table = ctx
