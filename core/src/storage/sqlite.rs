@@ -705,6 +705,28 @@ mod tests {
         assert!(seen(&a, "in-tx").await && !seen(&a, "w4").await);
     }
 
+    /// The workspace builds its bundled SQLite without the process-wide page-cache group and
+    /// memory statistics (`.cargo/config.toml`): each put a mutex on every read that the
+    /// runtime's workers contended for. Fails if that setting is lost.
+    #[test]
+    fn sqlite_is_built_without_its_global_read_mutexes() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("pragma compile_options").unwrap();
+        let options: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test]
     async fn an_in_memory_database_reads_through_sqlx() {
         let a = SqliteAdapter::connect("sqlite::memory:", schema(), IdStrategy::Random)
