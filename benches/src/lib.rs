@@ -156,6 +156,19 @@ impl Fixture {
     }
 }
 
+/// The bare hyper handler's answer: a fixed small JSON body, the ceiling any endpoint is
+/// measured against (the load bench serves it; `instructions bare` counts it).
+pub fn bare_response() -> http::Response<Full<Bytes>> {
+    let mut res = http::Response::new(Full::new(Bytes::from_static(
+        br#"{"ok":true,"message":"bare hyper handler"}"#,
+    )));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
 /// The wire name of the engine's session cookie.
 pub fn session_cookie(auth: &Auth) -> String {
     auth.cookies().session_token.clone()

@@ -20,10 +20,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use bytes::Bytes;
-use http::{header, HeaderValue, Response};
-use http_body_util::Full;
-use portcullis_benches::{Fixture, BASE_URL};
+use portcullis_benches::{bare_response, Fixture, BASE_URL};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const USAGE: &str = "usage: instructions (portcullis|bare) N";
@@ -62,16 +59,7 @@ fn main() -> anyhow::Result<()> {
             "bare" => {
                 tokio::spawn(portcullis::adapters::hyper::serve(
                     listener,
-                    |_req| async {
-                        let mut res = Response::new(Full::new(Bytes::from_static(
-                            br#"{"ok":true,"message":"bare hyper handler"}"#,
-                        )));
-                        res.headers_mut().insert(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        );
-                        res
-                    },
+                    |_req| async { bare_response() },
                     shutdown,
                 ));
                 "better-auth.session_token=not-a-session".to_owned()

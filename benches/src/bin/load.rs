@@ -50,8 +50,6 @@ const CONCURRENCY: u32 = 32;
 const PASSWORD: &str = "bench-password-123";
 /// The secret the reference server signs with.
 const REFERENCE_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
-/// What the bare handler answers.
-const BARE_BODY: &str = r#"{"ok":true,"message":"bare hyper handler"}"#;
 
 /// Targets the ratios are checked against.
 mod targets {
@@ -1431,13 +1429,9 @@ fn report(r: &Results) -> String {
 // ---------------------------------------------------------------------------------------------
 // The bare handler.
 
-/// Serves [`BARE_BODY`] on `127.0.0.1:port` until SIGTERM/SIGINT or until the bench that
-/// started it goes away.
+/// Serves `portcullis_benches::bare_response` on `127.0.0.1:port` until SIGTERM/SIGINT or
+/// until the bench that started it goes away.
 fn bare_server(port: u16) -> Result<()> {
-    use bytes::Bytes;
-    use http::{header, HeaderValue, Response};
-    use http_body_util::Full;
-
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -1446,12 +1440,7 @@ fn bare_server(port: u16) -> Result<()> {
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let handler = |_req: http::Request<hyper::body::Incoming>| async {
-            let mut res = Response::new(Full::new(Bytes::from_static(BARE_BODY.as_bytes())));
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            res
+            portcullis_benches::bare_response()
         };
         let parent = std::os::unix::process::parent_id();
         let shutdown = async move {
