@@ -23,7 +23,7 @@ where
     let path = req.uri().path();
     if path
         .strip_prefix(base)
-        .is_some_and(|rest| rest.starts_with('/'))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     {
         return auth.handle(req).await;
     }

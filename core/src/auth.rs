@@ -659,9 +659,15 @@ impl Auth {
             pending_cookies: Default::default(),
         });
         let method = ctx.method().clone();
-        let mut reply = match self.run(ctx, endpoint).await {
+        let mut reply = match self.run(ctx.clone(), endpoint).await {
             Ok(r) => r,
-            Err(e) => Reply::from_error(&e),
+            Err(e) => {
+                // An error answer carries the session read's cookies too: a request with a
+                // dead session cookie is told to drop it, whatever the endpoint answers.
+                let mut r = Reply::from_error(&e);
+                ctx.apply_pending_cookies(&mut r);
+                r
+            }
         };
         for hook in &self.inner.pipeline.response {
             reply = hook(reply).await;

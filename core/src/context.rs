@@ -296,11 +296,51 @@ impl Ctx {
             }
             CacheRead::Absent => {}
         }
-        let found = self
-            .store()
-            .session_and_user(&token)
-            .await?
-            .filter(|s| s.session.expires_at > crate::time::now());
+        let now = crate::time::now();
+        let store = self.store();
+        let read = store.session_and_user(&token).await?;
+        let mut found = match read {
+            Some(s) if s.session.expires_at > now => Some(s),
+            other => {
+                // Better Auth's session middleware is its get-session: a dead session's row
+                // goes and the client is told to drop its cookies.
+                if other.is_some() {
+                    if let Err(e) = store.delete_session(&token).await {
+                        tracing::warn!(error = %e, "could not delete an expired session");
+                    }
+                }
+                if self.inner.via_http {
+                    let mut expired = Reply::json(serde_json::Value::Null);
+                    auth.expire_session_cookies(self, &mut expired);
+                    for v in expired.headers().get_all(header::SET_COOKIE) {
+                        self.add_pending_header(v);
+                    }
+                }
+                None
+            }
+        };
+        // ... and it extends a session that is `updateAge` old, as get-session does.
+        if let Some(s) = &mut found {
+            let opts = &auth.options().session;
+            let due = s.session.expires_at - opts.expires_in + opts.update_age <= now;
+            if due
+                && self.inner.via_http
+                && !self.query_flag("disableRefresh")
+                && !auth.has_dont_remember(self)
+            {
+                let set = crate::storage::Row::new()
+                    .with("expiresAt", now + opts.expires_in)
+                    .with("updatedAt", now);
+                if let Some(session) = store.update_session(&token, set).await? {
+                    s.session = session;
+                    let mut refreshed = Reply::json(serde_json::Value::Null);
+                    auth.set_session_cookie(self, &mut refreshed, &s.session, &s.user, Some(false));
+                    for v in refreshed.headers().get_all(header::SET_COOKIE) {
+                        self.add_pending_header(v);
+                    }
+                }
+            }
+        }
         if let (true, Some(s)) = (cache_on, &found) {
             if !self.query_flag("disableRefresh") && !auth.has_dont_remember(self) {
                 for c in auth.cookie_cache_cookies(self, &s.session, &s.user, false) {
@@ -336,6 +376,14 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         append_set_cookie(&mut pending, cookie);
+    }
+
+    fn add_pending_header(&self, value: &HeaderValue) {
+        self.inner
+            .pending_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(header::SET_COOKIE, value.clone());
     }
 
     /// Moves the pending cookies into `reply`, before its own: a cookie the reply sets wins,
@@ -533,6 +581,11 @@ impl Reply {
             None => Body::Empty,
         })
         .with_status(err.status());
+        if err.has_empty_body() {
+            // Better Auth (better-call) labels an endpoint's body-less error as JSON.
+            r.headers
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        }
         for (k, v) in err.headers() {
             r.headers.append(k, v.clone());
         }

@@ -35,19 +35,24 @@ async fn list_accounts(ctx: Ctx) -> Result<Reply, ApiError> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let mut v = json!({
-                "id": a.id,
-                "accountId": a.account_id,
-                "providerId": a.provider_id,
-                "userId": a.user_id,
-                "createdAt": crate::time::format(&a.created_at),
-                "updatedAt": crate::time::format(&a.updated_at),
-                "scopes": scopes,
-            });
-            if let Value::Object(map) = &mut v {
-                map.extend(a.extra);
-            }
-            v
+            // Better Auth's key order: the row's fields as its adapter reads them (added
+            // fields after the core ones, `id` last), then `scopes`.
+            let mut map = serde_json::Map::new();
+            map.insert("accountId".into(), a.account_id.into());
+            map.insert("providerId".into(), a.provider_id.into());
+            map.insert("userId".into(), a.user_id.into());
+            map.insert(
+                "createdAt".into(),
+                crate::time::format(&a.created_at).into(),
+            );
+            map.insert(
+                "updatedAt".into(),
+                crate::time::format(&a.updated_at).into(),
+            );
+            map.extend(a.extra);
+            map.insert("id".into(), a.id.into());
+            map.insert("scopes".into(), json!(scopes));
+            Value::Object(map)
         })
         .collect();
     Ok(Reply::json(out))

@@ -14,8 +14,6 @@ use crate::time::serde_iso;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// Row id.
-    pub id: String,
     /// Display name.
     pub name: String,
     /// Email, lowercased.
@@ -34,6 +32,8 @@ pub struct User {
     /// is not serialised: the typed field is the user's.
     #[serde(flatten, serialize_with = "user_extra")]
     pub extra: Map<String, serde_json::Value>,
+    /// Row id. Serialised last, after the added fields, where Better Auth's adapter puts it.
+    pub id: String,
     /// Added fields that are never sent to clients (`returned: false`).
     #[serde(skip)]
     pub hidden: Map<String, serde_json::Value>,
@@ -44,8 +44,6 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
-    /// Row id.
-    pub id: String,
     /// When the session stops being valid.
     #[serde(with = "serde_iso")]
     pub expires_at: DateTime<Utc>,
@@ -67,6 +65,8 @@ pub struct Session {
     /// is not serialised: the typed field is the session's.
     #[serde(flatten, serialize_with = "session_extra")]
     pub extra: Map<String, serde_json::Value>,
+    /// Row id. Serialised last, after the added fields, where Better Auth's adapter puts it.
+    pub id: String,
     /// Added fields that are never sent to clients (`returned: false`).
     #[serde(skip)]
     pub hidden: Map<String, serde_json::Value>,
@@ -654,7 +654,9 @@ impl<'a> Store<'a> {
                 Where::eq("userId", user_id),
                 Where::new("expiresAt", Op::Gt, crate::time::now()),
             ],
-            sort: Some(("createdAt".into(), Direction::Asc)),
+            // No order, as Better Auth asks for none: the database's own (insertion order on
+            // SQLite and PostgreSQL), which is what Better Auth's clients see.
+            sort: None,
             ..Query::default()
         };
         let rows = self.db.find_many("session", &q).await?;
