@@ -1,5 +1,6 @@
 //! The engine: options, the builder, and the request pipeline.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -556,7 +557,7 @@ impl Auth {
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let path = req.uri().path();
+        let path = resolve_dot_segments(req.uri().path());
         let base = self.inner.options.base_path.as_str();
         match path.strip_prefix(base) {
             Some(rest) if rest.starts_with('/') => {
@@ -699,7 +700,16 @@ impl Auth {
                 Before::Rewrite { body, headers } => ctx = ctx.rewritten(body, headers),
             }
         }
-        let mut result = (endpoint.handler)(ctx.clone()).await;
+        let checked = crate::input::check(
+            endpoint.body_shape.as_deref(),
+            endpoint.query_shape.as_deref(),
+            ctx.body_json(),
+            ctx.query_pairs(),
+        );
+        let mut result = match checked {
+            Ok(()) => (endpoint.handler)(ctx.clone()).await,
+            Err(e) => Err(e),
+        };
         if let Ok(reply) = &mut result {
             // Cookies the session read decided on (a stale cache to delete, a fresh one).
             ctx.apply_pending_cookies(reply);
@@ -747,6 +757,36 @@ impl Auth {
             pending_cookies: Default::default(),
         })
     }
+}
+
+/// The path with `.` and `..` segments (also percent-encoded) resolved, as a WHATWG URL parser
+/// resolves them before Better Auth's router sees the path.
+fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
+    let is_dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    let is_dot_dot = |s: &str| {
+        matches!(s.len(), 2 | 4 | 6) && s.to_ascii_lowercase().replace("%2e", ".") == ".."
+    };
+    if !path.split('/').any(|s| is_dot(s) || is_dot_dot(s)) {
+        return Cow::Borrowed(path);
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if is_dot(seg) {
+            if last {
+                out.push("");
+            }
+        } else if is_dot_dot(seg) {
+            out.pop();
+            if last {
+                out.push("");
+            }
+        } else {
+            out.push(seg);
+        }
+    }
+    Cow::Owned(format!("/{}", out.join("/")))
 }
 
 fn not_found() -> HttpResponse {
@@ -811,7 +851,11 @@ where
         .trim()
         .to_ascii_lowercase();
     let body = match media.as_str() {
-        "application/json" => serde_json::from_slice(&bytes).map_err(|_| {
+        // A byte-order mark is skipped, as JavaScript's body reader does.
+        "application/json" => serde_json::from_slice(
+            bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes),
+        )
+        .map_err(|_| {
             ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
                 .with_message("Invalid JSON in request body")
         })?,
@@ -826,7 +870,7 @@ where
         }
         _ => {
             let allowed = if endpoint.accepts_form {
-                "application/json, application/x-www-form-urlencoded"
+                "application/x-www-form-urlencoded, application/json"
             } else {
                 "application/json"
             };

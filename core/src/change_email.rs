@@ -36,6 +36,7 @@ use crate::context::{Ctx, Reply};
 use crate::email::LinkKind;
 use crate::email_verification::{followed, refuse, VerificationClaims, VerificationError};
 use crate::error::{codes, ApiError};
+use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
 use crate::storage::{Row, StorageError, User};
 use crate::Auth;
@@ -59,7 +60,13 @@ pub struct ChangeEmailOptions {
 }
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::post("changeEmail", "/change-email", change_email)]
+    vec![
+        Endpoint::post("changeEmail", "/change-email", change_email).body_shape(
+            Shape::object()
+                .field("newEmail", Type::Email)
+                .optional_field("callbackURL", Type::String),
+        ),
+    ]
 }
 
 #[derive(Deserialize)]

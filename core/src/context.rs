@@ -135,6 +135,10 @@ impl Ctx {
             .map(|(_, v)| v.as_str())
     }
 
+    pub(crate) fn query_pairs(&self) -> &[(String, String)] {
+        &self.inner.query
+    }
+
     /// The first value of query parameter `name`.
     pub fn query(&self, name: &str) -> Option<&str> {
         self.inner

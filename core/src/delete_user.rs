@@ -34,6 +34,7 @@ use crate::cookies::encode_uri_component;
 use crate::crypto::random_string;
 use crate::email::LinkKind;
 use crate::error::{codes, ApiError};
+use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
 use crate::storage::{User, Verification};
 
@@ -74,11 +75,21 @@ fn identifier(token: &str) -> String {
 
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::post("deleteUser", "/delete-user", delete_user),
+        Endpoint::post("deleteUser", "/delete-user", delete_user).body_shape(
+            Shape::object()
+                .optional_field("callbackURL", Type::String)
+                .optional_field("password", Type::String)
+                .optional_field("token", Type::String),
+        ),
         Endpoint::get(
             "deleteUserCallback",
             "/delete-user/callback",
             delete_user_callback,
+        )
+        .query_shape(
+            Shape::object()
+                .field("token", Type::String)
+                .optional_field("callbackURL", Type::String),
         ),
     ]
 }

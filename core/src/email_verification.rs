@@ -28,6 +28,7 @@ use crate::context::{Ctx, Reply};
 use crate::cookies::encode_uri_component;
 use crate::email::LinkKind;
 use crate::error::{codes, ApiError, ErrorCode};
+use crate::input::{Shape, Type};
 use crate::jwt::JwtError;
 use crate::plugin::Endpoint;
 use crate::storage::{Row, SessionAndUser, User};
@@ -231,8 +232,17 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             "sendVerificationEmail",
             "/send-verification-email",
             send_verification_email,
+        )
+        .body_shape(
+            Shape::object()
+                .field("email", Type::Email)
+                .optional_field("callbackURL", Type::String),
         ),
-        Endpoint::get("verifyEmail", "/verify-email", verify_email),
+        Endpoint::get("verifyEmail", "/verify-email", verify_email).query_shape(
+            Shape::object()
+                .field("token", Type::String)
+                .optional_field("callbackURL", Type::String),
+        ),
     ]
 }
 

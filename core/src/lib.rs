@@ -52,6 +52,7 @@ pub mod delete_user;
 pub mod email;
 pub mod email_verification;
 pub mod error;
+mod input;
 pub mod ip;
 pub mod jwe;
 pub mod jwt;
@@ -75,6 +76,7 @@ pub use auth::{Auth, AuthBuilder, HttpResponse, Options, SecurityOptions, Sessio
 pub use context::{Body, Ctx, Reply};
 pub use cookie_cache::{CookieCacheOptions, CookieCacheStrategy};
 pub use error::{codes, ApiError, Error, ErrorCode};
+pub use input::{Shape, Type};
 pub use ip::ClientAddr;
 pub use plugin::{Before, Endpoint, Hook, InitContext, Matcher, Plugin, PluginFactory, RateRule};
 pub use schema::SchemaPatch;

@@ -93,6 +93,8 @@ pub struct Endpoint {
     pub(crate) login: bool,
     pub(crate) server_only: bool,
     pub(crate) no_store: bool,
+    pub(crate) body_shape: Option<Arc<crate::input::Shape>>,
+    pub(crate) query_shape: Option<Arc<crate::input::Shape>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -124,6 +126,8 @@ impl Endpoint {
             path: path.into(),
             handler: Arc::new(move |ctx| Box::pin(handler(ctx))),
             accepts_form: false,
+            body_shape: None,
+            query_shape: None,
             login: false,
             server_only: false,
             no_store: false,
@@ -168,6 +172,20 @@ impl Endpoint {
     /// an attacker's account. Clients without those headers (servers, apps) are unaffected.
     pub fn login(mut self) -> Self {
         self.login = true;
+        self
+    }
+
+    /// What the body must look like (Better Auth's zod schema for it): checked after the
+    /// before hooks and before the handler, refused with zod's messages (400
+    /// `VALIDATION_ERROR`). See [`Shape`](crate::Shape).
+    pub fn body_shape(mut self, shape: crate::input::Shape) -> Self {
+        self.body_shape = Some(Arc::new(shape));
+        self
+    }
+
+    /// What the query must look like, checked after the body.
+    pub fn query_shape(mut self, shape: crate::input::Shape) -> Self {
+        self.query_shape = Some(Arc::new(shape));
         self
     }
 

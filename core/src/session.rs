@@ -189,7 +189,18 @@ impl Auth {
     pub(crate) fn read_cookie_cache(&self, ctx: &Ctx, token: &str, use_it: bool) -> CacheRead {
         let cache = self.cookie_cache();
         if !cache.options.enabled {
-            return CacheRead::Absent;
+            // Better Auth deletes a cache cookie it is not configured to read. One substring
+            // test on the Cookie header keeps the cache-off read free of the cache's work.
+            let stray = ctx
+                .headers()
+                .get(http::header::COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains(self.cookies().session_data.as_str()));
+            return if stray {
+                CacheRead::Invalid
+            } else {
+                CacheRead::Absent
+            };
         }
         let Some(raw) =
             crate::cookies::get_chunked_cookie(ctx.headers(), &self.cookies().session_data)

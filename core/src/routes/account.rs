@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
+use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
 use crate::storage::Row;
 use crate::Auth;
@@ -13,8 +14,10 @@ use crate::Auth;
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::get("listUserAccounts", "/list-accounts", list_accounts),
-        Endpoint::post("updateSession", "/update-session", update_session),
-        Endpoint::post("verifyPassword", "/verify-password", verify_password),
+        Endpoint::post("updateSession", "/update-session", update_session)
+            .body_shape(Shape::record()),
+        Endpoint::post("verifyPassword", "/verify-password", verify_password)
+            .body_shape(Shape::object().field("password", Type::String)),
     ]
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
+use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
 use crate::session::CacheRead;
 use crate::storage::Row;
@@ -19,9 +20,16 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             get_session,
         )
         .no_store(),
-        Endpoint::post("signOut", "/sign-out", sign_out),
+        Endpoint::post("signOut", "/sign-out", sign_out).body_shape(
+            Shape::object()
+                .optional()
+                .optional_field("callbackURL", Type::String)
+                .optional_field("disableRedirect", Type::Boolean)
+                .optional_field("state", Type::String),
+        ),
         Endpoint::get("listSessions", "/list-sessions", list_sessions),
-        Endpoint::post("revokeSession", "/revoke-session", revoke_session),
+        Endpoint::post("revokeSession", "/revoke-session", revoke_session)
+            .body_shape(Shape::object().field("token", Type::String)),
         Endpoint::post("revokeSessions", "/revoke-sessions", revoke_sessions),
         Endpoint::post(
             "revokeOtherSessions",

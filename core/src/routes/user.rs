@@ -5,11 +5,12 @@ use serde_json::{json, Value};
 
 use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
+use crate::input::Shape;
 use crate::plugin::Endpoint;
 use crate::storage::Row;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::post("updateUser", "/update-user", update_user)]
+    vec![Endpoint::post("updateUser", "/update-user", update_user).body_shape(Shape::record())]
 }
 
 /// Fields of `user` that only the engine writes.

@@ -20,6 +20,7 @@ use portcullis::email::{Address, Message, RESET_PASSWORD};
 use portcullis::storage::{Account, Verification};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
+use portcullis::{Shape, Type};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -55,15 +56,31 @@ pub(crate) fn endpoints(
             "requestPasswordReset",
             "/request-password-reset",
             move |ctx| request_password_reset(ctx, a.clone()),
+        )
+        .body_shape(
+            Shape::object()
+                .field("email", Type::Email)
+                .optional_field("redirectTo", Type::String),
         ),
         Endpoint::get(
             "requestPasswordResetCallback",
             "/reset-password/:token",
             reset_password_callback,
-        ),
+        )
+        .query_shape(Shape::object().field("callbackURL", Type::String)),
         Endpoint::post("resetPassword", "/reset-password", move |ctx| {
             reset_password(ctx, b.clone())
-        }),
+        })
+        .body_shape(
+            Shape::object()
+                .field("newPassword", Type::String)
+                .optional_field("token", Type::String),
+        )
+        .query_shape(
+            Shape::object()
+                .optional()
+                .optional_field("token", Type::String),
+        ),
     ]
 }
 

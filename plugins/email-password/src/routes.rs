@@ -6,6 +6,7 @@ use http::{header, HeaderValue, StatusCode};
 use portcullis::storage::{Account, StorageError, User};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
+use portcullis::{Shape, Type};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,15 +21,37 @@ pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
             sign_up(ctx, a.clone())
         })
         .accept_form()
-        .login(),
+        .login()
+        .body_shape(
+            Shape::object_and_record()
+                .field("name", Type::String)
+                .field("email", Type::Email)
+                .field("password", Type::NonEmptyString)
+                .optional_field("image", Type::String)
+                .optional_field("callbackURL", Type::String)
+                .optional_field("rememberMe", Type::Boolean),
+        ),
         Endpoint::post("signInEmail", "/sign-in/email", move |ctx| {
             sign_in(ctx, b.clone())
         })
         .accept_form()
-        .login(),
+        .login()
+        .body_shape(
+            Shape::object()
+                .field("email", Type::String)
+                .field("password", Type::String)
+                .optional_field("callbackURL", Type::String)
+                .optional_field("rememberMe", Type::Boolean),
+        ),
         Endpoint::post("changePassword", "/change-password", move |ctx| {
             change_password(ctx, c.clone())
-        }),
+        })
+        .body_shape(
+            Shape::object()
+                .field("newPassword", Type::String)
+                .field("currentPassword", Type::String)
+                .optional_field("revokeOtherSessions", Type::Boolean),
+        ),
         Endpoint::post("setPassword", "/set-password", move |ctx| {
             set_password(ctx, d.clone())
         })

@@ -6,6 +6,7 @@ use http::StatusCode;
 use portcullis::password::PasswordCheck;
 use portcullis::storage::{Row, Session, SessionAndUser, User};
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
+use portcullis::{Shape, Type};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -22,23 +23,50 @@ pub(crate) fn endpoints(shared: S) -> Vec<Endpoint> {
             Endpoint::post($name, $path, move |ctx| $handler(ctx, s.clone()))
         }};
     }
+    // Better Auth's schemas: `password` is optional only with allowPasswordless.
+    let password = |shape: Shape| {
+        if shared.options.allow_passwordless {
+            shape.optional_field("password", Type::String)
+        } else {
+            shape.field("password", Type::String)
+        }
+    };
+    let code = || Shape::object().field("code", Type::String);
     vec![
-        post!("enableTwoFactor", "/two-factor/enable", enable),
-        post!("disableTwoFactor", "/two-factor/disable", disable),
-        post!("getTOTPURI", "/two-factor/get-totp-uri", get_totp_uri),
-        post!("verifyTOTP", "/two-factor/verify-totp", verify_totp),
-        post!("sendTwoFactorOTP", "/two-factor/send-otp", send_otp),
-        post!("verifyTwoFactorOTP", "/two-factor/verify-otp", verify_otp),
+        post!("enableTwoFactor", "/two-factor/enable", enable).body_shape(
+            password(Shape::object())
+                .field("method", Type::OneOf(&["otp", "totp"]))
+                .optional_field("issuer", Type::String),
+        ),
+        post!("disableTwoFactor", "/two-factor/disable", disable)
+            .body_shape(password(Shape::object())),
+        post!("getTOTPURI", "/two-factor/get-totp-uri", get_totp_uri)
+            .body_shape(password(Shape::object())),
+        post!("verifyTOTP", "/two-factor/verify-totp", verify_totp)
+            .body_shape(code().optional_field("trustDevice", Type::Boolean)),
+        post!("sendTwoFactorOTP", "/two-factor/send-otp", send_otp).body_shape(
+            Shape::object()
+                .optional()
+                .optional_field("trustDevice", Type::Boolean),
+        ),
+        post!("verifyTwoFactorOTP", "/two-factor/verify-otp", verify_otp)
+            .body_shape(code().optional_field("trustDevice", Type::Boolean)),
         post!(
             "verifyBackupCode",
             "/two-factor/verify-backup-code",
             verify_backup_code
+        )
+        .body_shape(
+            code()
+                .optional_field("disableSession", Type::Boolean)
+                .optional_field("trustDevice", Type::Boolean),
         ),
         post!(
             "generateBackupCodes",
             "/two-factor/generate-backup-codes",
             generate_backup_codes
-        ),
+        )
+        .body_shape(password(Shape::object())),
         post!(
             "viewBackupCodes",
             "/two-factor/view-backup-codes",
