@@ -589,8 +589,17 @@ impl Auth {
     {
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<crate::ip::ClientAddr>().map(|a| a.0);
-        let client_ip =
-            crate::ip::client_ip(&parts.headers, &self.inner.options.ip_address_headers, peer);
+        let ip_headers = &self.inner.options.ip_address_headers;
+        let client_ip = crate::ip::client_ip(&parts.headers, ip_headers, peer);
+        // What a session records: with address headers configured, only what they say (`""`
+        // when none holds one address, as Better Auth records), never the proxy's socket
+        // address. The rate limiter still falls back to the socket, so a request without the
+        // header is not unlimited.
+        let recorded_ip = if ip_headers.is_empty() {
+            client_ip.clone()
+        } else {
+            crate::ip::client_ip(&parts.headers, ip_headers, None)
+        };
 
         if let Some(limiter) = &self.inner.rate_limiter {
             let key = client_ip.as_deref().unwrap_or("unknown");
@@ -653,7 +662,7 @@ impl Auth {
             query,
             headers: parts.headers,
             body,
-            client_ip,
+            client_ip: recorded_ip,
             via_http: true,
             session: OnceCell::new(),
             sensitive_session: OnceCell::new(),
@@ -667,6 +676,11 @@ impl Auth {
                 // dead session cookie is told to drop it, whatever the endpoint answers.
                 let mut r = Reply::from_error(&e);
                 ctx.apply_pending_cookies(&mut r);
+                if endpoint.no_store {
+                    let h = r.headers_mut();
+                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                }
                 r
             }
         };

@@ -542,6 +542,9 @@ impl Reply {
         if let Ok(v) = HeaderValue::from_str(location) {
             r.headers.insert(header::LOCATION, v);
         }
+        // Better Auth's redirects (better-call's) are labelled JSON, with no body.
+        r.headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
         r
     }
 

@@ -265,8 +265,19 @@ pub(crate) fn check(
                     }
                 }
                 _ => {
-                    return Err(ApiError::bad_request(codes::VALIDATION_ERROR)
-                        .with_message(format!("Invalid {field}: expected a string")))
+                    // Better Auth answers this one without a code.
+                    return Err(ApiError::without_code(
+                        StatusCode::BAD_REQUEST,
+                        // (`redirectTo` is named redirectURL there.)
+                        format!(
+                            "Invalid {}: expected a string",
+                            if *field == "redirectTo" {
+                                "redirectURL"
+                            } else {
+                                field
+                            }
+                        ),
+                    ));
                 }
             }
         }

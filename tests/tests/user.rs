@@ -120,7 +120,10 @@ async fn update_user_with_an_array_body_is_refused() {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         res.json(),
-        json!({ "message": "Body must be an object", "code": "BODY_MUST_BE_AN_OBJECT" })
+        json!({
+            "message": "[body] Invalid input: expected record, received array",
+            "code": "VALIDATION_ERROR"
+        })
     );
 }
 

@@ -240,7 +240,9 @@ const COOKIES = [
   ["quoted", (f) => `${COOKIE}="${encodeURIComponent(f.cookieValue)}"`],
   ["duplicate-bogus-first", (f) => `${COOKIE}=bogus; ${COOKIE}=${encodeURIComponent(f.cookieValue)}`],
   ["duplicate-bogus-last", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue)}; ${COOKIE}=bogus`],
-  ["bad-signature", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue.replace(/.(=)$/, (m, e) => (m[0] === "A" ? "B" : "A") + e))}`],
+  // The signature's first character changed: a wrong signature, not a non-canonical spelling of
+  // the right one (the last character before `=` carries padding bits).
+  ["bad-signature", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue.replace(/\.(.)/, (_, c) => `.${c === "A" ? "B" : "A"}`))}`],
   ["unsigned", (f) => `${COOKIE}=${f.token}`],
   ["stray-cache", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue)}; better-auth.session_data=garbage`],
   ["stray-dont-remember", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue)}; better-auth.dont_remember=true.bogus`],

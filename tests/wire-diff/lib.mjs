@@ -373,10 +373,15 @@ export function globToRegExp(glob) {
 }
 
 /** DIVERGENCES.md: every `### \`pattern\`` heading names the case ids a decision covers. */
+/** Entries under a `## Not fixed yet` heading are differences still to fix, not decisions. */
 export function readDivergences(file) {
-  const text = fs.readFileSync(file, "utf8");
   const out = [];
-  for (const m of text.matchAll(/^### `([^`]+)`/gm)) out.push({ pattern: m[1], re: globToRegExp(m[1]), used: 0 });
+  let pending = false;
+  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+    if (line.startsWith("## ")) pending = /not fixed yet/i.test(line);
+    const m = line.match(/^### `([^`]+)`/);
+    if (m) out.push({ pattern: m[1], re: globToRegExp(m[1]), used: 0, pending });
+  }
   return out;
 }
 

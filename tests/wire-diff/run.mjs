@@ -207,7 +207,7 @@ function keepOf(f) {
   ];
 }
 
-const results = { same: 0, listed: 0, differ: [], errors: [] };
+const results = { same: 0, listed: 0, pending: 0, differ: [], errors: [] };
 for (const kase of cases) kase.fixture = world.fixture(kase.id, kase.state);
 world.flush();
 
@@ -226,7 +226,8 @@ async function runCase(kase) {
   const listed = divergences.find((d) => d.re.test(kase.id));
   if (listed) {
     listed.used++;
-    results.listed++;
+    if (listed.pending) results.pending++;
+    else results.listed++;
     return;
   }
   let text = na.text;
@@ -283,7 +284,8 @@ if (results.differ.length || results.errors.length) {
 const unused = divergences.filter((d) => d.used === 0);
 console.log(
   `wire-diff: ${cases.length} cases in ${Math.round((Date.now() - started) / 1000)} s: ${results.same} identical, ` +
-    `${results.listed} listed in DIVERGENCES.md, ${results.differ.length} unexplained differences, ${results.errors.length} errors` +
+    `${results.listed} deliberate (DIVERGENCES.md), ${results.pending} known and not fixed yet, ` +
+    `${results.differ.length} unexplained differences, ${results.errors.length} errors` +
     (unused.length && !FILTER && !Number.isFinite(SAMPLE) ? `; entries that matched nothing: ${unused.map((d) => d.pattern).join(", ")}` : ""),
 );
 console.log(`report: ${REPORT}`);

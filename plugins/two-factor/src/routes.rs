@@ -161,9 +161,19 @@ async fn switch_and_rotate(
             challenge::forget_devices(store, &user.id, None).await?;
         }
     }
-    let session = auth
+    let mut session = auth
         .create_session(store, ctx, &user.id, dont_remember)
         .await?;
+    if !enabled {
+        // Better Auth's disable makes the new session from the old one: it keeps the address
+        // and user agent the session was signed in with.
+        let keep = Row::new()
+            .with("ipAddress", current.session.ip_address.clone())
+            .with("userAgent", current.session.user_agent.clone());
+        if let Some(s) = store.update_session(&session.token, keep).await? {
+            session = s;
+        }
+    }
     tx.commit().await?;
     tracing::info!(user = %user.id, enabled, "two-factor switched");
     Ok((session, user, dont_remember))
