@@ -557,9 +557,9 @@ impl Auth {
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let path = resolve_dot_segments(req.uri().path());
+        let req = with_dot_segments_resolved(req);
         let base = self.inner.options.base_path.as_str();
-        match path.strip_prefix(base) {
+        match req.uri().path().strip_prefix(base) {
             Some(rest) if rest.starts_with('/') => {
                 let rest = rest.to_owned();
                 self.handle_relative(req, rest).await
@@ -575,6 +575,7 @@ impl Auth {
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let req = with_dot_segments_resolved(req);
         let path = req.uri().path().to_owned();
         if !path.starts_with('/') {
             return not_found();
@@ -667,6 +668,7 @@ impl Auth {
             session: OnceCell::new(),
             sensitive_session: OnceCell::new(),
             pending_cookies: Default::default(),
+            settle: Default::default(),
         });
         let method = ctx.method().clone();
         let mut reply = match self.run(ctx.clone(), endpoint).await {
@@ -708,6 +710,7 @@ impl Auth {
             match hook(ctx.clone()).await? {
                 Before::Continue => {}
                 Before::Respond(mut reply) => {
+                    ctx.settle_session().await;
                     ctx.apply_pending_cookies(&mut reply);
                     return Ok(reply);
                 }
@@ -719,11 +722,28 @@ impl Auth {
             endpoint.query_shape.as_deref(),
             ctx.body_json(),
             ctx.query_pairs(),
+            ctx.is_http(),
         );
+        let checked = checked.and_then(|()| {
+            if ctx.is_http()
+                && matches!(*ctx.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+            {
+                crate::origin::check_query_redirects(
+                    &self.inner.trusted,
+                    &self.inner.options.security,
+                    ctx.query_pairs(),
+                )
+            } else {
+                Ok(())
+            }
+        });
         let mut result = match checked {
             Ok(()) => (endpoint.handler)(ctx.clone()).await,
             Err(e) => Err(e),
         };
+        // The session read's writes, now that the handler holds no transaction (again below,
+        // for a session an after hook reads first).
+        ctx.settle_session().await;
         if let Ok(reply) = &mut result {
             // Cookies the session read decided on (a stale cache to delete, a fresh one).
             ctx.apply_pending_cookies(reply);
@@ -738,6 +758,7 @@ impl Auth {
                 result = hook(ctx.clone(), result).await;
             }
         }
+        ctx.settle_session().await;
         if let Ok(reply) = &mut result {
             ctx.apply_pending_cookies(reply);
         }
@@ -769,8 +790,30 @@ impl Auth {
             session: OnceCell::new(),
             sensitive_session: OnceCell::new(),
             pending_cookies: Default::default(),
+            settle: Default::default(),
         })
     }
+}
+
+/// The request with its path's dot segments resolved (the query kept), so that request hooks,
+/// the rate limiter and the router all see the one path Better Auth's router would.
+fn with_dot_segments_resolved<B>(req: Request<B>) -> Request<B> {
+    let Cow::Owned(path) = resolve_dot_segments(req.uri().path()) else {
+        return req;
+    };
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut uri = parts.uri.clone().into_parts();
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(path_and_query) {
+        uri.path_and_query = Some(pq);
+        if let Ok(u) = http::Uri::from_parts(uri) {
+            parts.uri = u;
+        }
+    }
+    Request::from_parts(parts, body)
 }
 
 /// The path with `.` and `..` segments (also percent-encoded) resolved, as a WHATWG URL parser
@@ -778,7 +821,10 @@ impl Auth {
 fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
     let is_dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
     let is_dot_dot = |s: &str| {
-        matches!(s.len(), 2 | 4 | 6) && s.to_ascii_lowercase().replace("%2e", ".") == ".."
+        s == ".."
+            || s.eq_ignore_ascii_case(".%2e")
+            || s.eq_ignore_ascii_case("%2e.")
+            || s.eq_ignore_ascii_case("%2e%2e")
     };
     if !path.split('/').any(|s| is_dot(s) || is_dot_dot(s)) {
         return Cow::Borrowed(path);
@@ -933,4 +979,27 @@ pub(crate) fn render(reply: Reply) -> HttpResponse {
     *r.status_mut() = status;
     *r.headers_mut() = headers;
     r
+}
+
+#[cfg(test)]
+mod dot_segment_tests {
+    use super::resolve_dot_segments;
+
+    #[test]
+    fn dot_segments_resolve_as_a_url_parser_resolves_them() {
+        for (given, want) in [
+            ("/api/auth/get-session", "/api/auth/get-session"),
+            ("/api/auth/./get-session", "/api/auth/get-session"),
+            ("/api/auth/x/../get-session", "/api/auth/get-session"),
+            ("/api/auth/%2e/get-session", "/api/auth/get-session"),
+            ("/api/auth/x/%2E%2e/get-session", "/api/auth/get-session"),
+            ("/api/auth/../../../etc", "/etc"),
+            ("/api/auth/.", "/api/auth/"),
+            ("/api/auth/x/..", "/api/auth/"),
+            ("/..", "/"),
+            ("/api/auth/...", "/api/auth/..."),
+        ] {
+            assert_eq!(resolve_dot_segments(given), want, "{given}");
+        }
+    }
 }

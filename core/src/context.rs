@@ -39,6 +39,21 @@ pub(crate) struct CtxInner {
     /// `Set-Cookie`s decided while reading the session (shared by rewritten copies), merged
     /// into the reply by the pipeline.
     pub(crate) pending_cookies: Arc<Mutex<HeaderMap>>,
+    /// What the session read left to write (an expired row to delete, a session to extend),
+    /// done by the pipeline once the handler and its hooks are through: see
+    /// [`Ctx::settle_session`].
+    pub(crate) settle: Arc<Mutex<Option<Settle>>>,
+}
+
+/// The writes a session read decided on, kept out of the read itself so that the read never
+/// writes (a database hook reading the session inside them, or a handler holding a
+/// transaction, would otherwise wait on itself).
+#[derive(Debug, Clone)]
+pub(crate) enum Settle {
+    /// The session row exists but has expired: delete it.
+    DeleteExpired(String),
+    /// The session is `updateAge` old: extend it and re-set its cookie.
+    Extend(Box<SessionAndUser>),
 }
 
 /// A session read: what was found, and whether it came from the cookie cache.
@@ -219,7 +234,10 @@ impl Ctx {
         format!("{origin}{}", options.base_path)
     }
 
-    /// The client's address as the engine determined it (socket, or a configured header).
+    /// The client's address, what a new session records: with address headers configured,
+    /// the one address they carry (`None` when none holds exactly one, as Better Auth records
+    /// `""`), never the proxy's socket; without them, the socket's. (The rate limiter falls
+    /// back to the socket either way.)
     pub fn client_ip(&self) -> Option<&str> {
         self.inner.client_ip.as_deref()
     }
@@ -301,17 +319,15 @@ impl Ctx {
             CacheRead::Absent => {}
         }
         let now = crate::time::now();
-        let store = self.store();
-        let read = store.session_and_user(&token).await?;
-        let mut found = match read {
+        let read = self.store().session_and_user(&token).await?;
+        // Better Auth's session middleware is its get-session: a dead session's row goes and
+        // the client is told to drop its cookies, and a session `updateAge` old is extended.
+        // The writes wait for `settle_session`.
+        let found = match read {
             Some(s) if s.session.expires_at > now => Some(s),
             other => {
-                // Better Auth's session middleware is its get-session: a dead session's row
-                // goes and the client is told to drop its cookies.
                 if other.is_some() {
-                    if let Err(e) = store.delete_session(&token).await {
-                        tracing::warn!(error = %e, "could not delete an expired session");
-                    }
+                    self.set_settle(Settle::DeleteExpired(token.clone()));
                 }
                 if self.inner.via_http {
                     let mut expired = Reply::json(serde_json::Value::Null);
@@ -323,8 +339,7 @@ impl Ctx {
                 None
             }
         };
-        // ... and it extends a session that is `updateAge` old, as get-session does.
-        if let Some(s) = &mut found {
+        if let Some(s) = &found {
             let opts = &auth.options().session;
             let due = s.session.expires_at - opts.expires_in + opts.update_age <= now;
             if due
@@ -332,17 +347,7 @@ impl Ctx {
                 && !self.query_flag("disableRefresh")
                 && !auth.has_dont_remember(self)
             {
-                let set = crate::storage::Row::new()
-                    .with("expiresAt", now + opts.expires_in)
-                    .with("updatedAt", now);
-                if let Some(session) = store.update_session(&token, set).await? {
-                    s.session = session;
-                    let mut refreshed = Reply::json(serde_json::Value::Null);
-                    auth.set_session_cookie(self, &mut refreshed, &s.session, &s.user, Some(false));
-                    for v in refreshed.headers().get_all(header::SET_COOKIE) {
-                        self.add_pending_header(v);
-                    }
-                }
+                self.set_settle(Settle::Extend(Box::new(s.clone())));
             }
         }
         if let (true, Some(s)) = (cache_on, &found) {
@@ -356,6 +361,77 @@ impl Ctx {
             found,
             from_cache: false,
         })
+    }
+
+    fn set_settle(&self, settle: Settle) {
+        *self.inner.settle.lock().unwrap_or_else(|e| e.into_inner()) = Some(settle);
+    }
+
+    /// Does what the request's session read left to write, once: deletes the expired row it
+    /// found, or extends the session it found `updateAge` old and re-sets its cookie (unless the
+    /// request removed or replaced that session meanwhile: the update then finds no row). A
+    /// failed write is logged; the answer stands.
+    pub(crate) async fn settle_session(&self) {
+        let Some(settle) = self
+            .inner
+            .settle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let store = self.store();
+        match settle {
+            Settle::DeleteExpired(token) => {
+                if let Err(e) = store.delete_session(&token).await {
+                    tracing::warn!(error = %e, "could not delete an expired session");
+                }
+            }
+            Settle::Extend(current) => {
+                let auth = &self.inner.auth;
+                let now = crate::time::now();
+                let set = crate::storage::Row::new()
+                    .with("expiresAt", now + auth.options().session.expires_in)
+                    .with("updatedAt", now);
+                match store.update_session(&current.session.token, set).await {
+                    Ok(Some(session)) => {
+                        // Better Auth's refresh path leaves a stray cache cookie alone (it
+                        // writes a fresh cache instead when the cache is on).
+                        let cache = auth.cookies().session_data.as_bytes();
+                        let mut pending = self
+                            .inner
+                            .pending_cookies
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
+                        let kept: Vec<HeaderValue> = pending
+                            .get_all(header::SET_COOKIE)
+                            .iter()
+                            .filter(|v| !v.as_bytes().starts_with(cache))
+                            .cloned()
+                            .collect();
+                        pending.remove(header::SET_COOKIE);
+                        for v in kept {
+                            pending.append(header::SET_COOKIE, v);
+                        }
+                        drop(pending);
+                        let mut refreshed = Reply::json(serde_json::Value::Null);
+                        auth.set_session_cookie(
+                            self,
+                            &mut refreshed,
+                            &session,
+                            &current.user,
+                            Some(false),
+                        );
+                        for v in refreshed.headers().get_all(header::SET_COOKIE) {
+                            self.add_pending_header(v);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not extend a session"),
+                }
+            }
+        }
     }
 
     /// The session, or 401 `UNAUTHORIZED`.

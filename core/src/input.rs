@@ -100,8 +100,10 @@ impl Shape {
         self
     }
 
-    /// The issues of `value` (`None`: absent), each `[place.field] message`.
-    fn issues(&self, value: Option<&Value>, place: &str) -> Vec<String> {
+    /// The issues of `value` (`None`: absent), each `[place.field] message`. `null_is_absent`
+    /// (server-side calls, where Rust's `None` serialises as `null`) lets an optional field be
+    /// `null`.
+    fn issues(&self, value: Option<&Value>, place: &str, null_is_absent: bool) -> Vec<String> {
         let mut out = Vec::new();
         let object = match value {
             Some(Value::Object(map)) => map,
@@ -122,12 +124,23 @@ impl Shape {
             }
         };
         for (name, ty, optional) in &self.fields {
-            let v = object.get(*name);
+            let v = object
+                .get(*name)
+                .filter(|v| !(null_is_absent && *optional && v.is_null()));
+            // (A `OneOf` field may be absent: Better Auth's enums here all have a default.)
             if v.is_none() && (*optional || matches!(ty, Type::OneOf(_) | Type::Any)) {
                 continue;
             }
             if let Some(message) = type_issue(*ty, v) {
                 out.push(format!("[{place}.{name}] {message}"));
+                // zod runs `.nonempty()` on anything with a length, after the type issue.
+                if *ty == Type::NonEmptyString
+                    && v.is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+                {
+                    out.push(format!(
+                        "[{place}.{name}] Too small: expected array to have >=1 items"
+                    ));
+                }
             }
         }
         out
@@ -158,6 +171,7 @@ fn type_issue(ty: Type, v: Option<&Value>) -> Option<String> {
         (Type::NonEmptyString, Some(Value::String(s))) => s
             .is_empty()
             .then(|| "Too small: expected string to have >=1 characters".to_owned()),
+
         (Type::Email, Some(Value::String(s))) => {
             (!crate::validate::is_valid_email(s)).then(|| "Invalid email address".to_owned())
         }
@@ -206,16 +220,17 @@ pub(crate) fn check(
     query_shape: Option<&Shape>,
     body: Option<&Value>,
     query: &[(String, String)],
+    via_http: bool,
 ) -> Result<(), ApiError> {
     if let Some(shape) = body_shape {
-        let issues = shape.issues(body, "body");
+        let issues = shape.issues(body, "body", !via_http);
         if !issues.is_empty() {
             return Err(ApiError::validation(issues.join("; ")));
         }
     }
     if let Some(shape) = query_shape {
         // better-call always builds the query object, `{}` when the URL has none.
-        let issues = shape.issues(Some(&query_value(query)), "query");
+        let issues = shape.issues(Some(&query_value(query)), "query", !via_http);
         if !issues.is_empty() {
             return Err(ApiError::validation(issues.join("; ")));
         }
@@ -229,7 +244,7 @@ mod tests {
     use serde_json::json;
 
     fn message(shape: &Shape, body: Option<Value>) -> Option<String> {
-        check(Some(shape), None, body.as_ref(), &[])
+        check(Some(shape), None, body.as_ref(), &[], true)
             .err()
             .map(|e| e.message().to_owned())
     }
@@ -295,18 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_array_for_a_nonempty_string_gets_both_issues() {
+        let shape = Shape::object().field("password", Type::NonEmptyString);
+        assert_eq!(
+            message(&shape, Some(json!({"password": []}))).as_deref(),
+            Some(
+                "[body.password] Invalid input: expected string, received array; \
+                 [body.password] Too small: expected array to have >=1 items"
+            )
+        );
+    }
+
+    #[test]
     fn a_repeated_query_key_is_an_array() {
         let shape = Shape::object().field("token", Type::String);
         let q = vec![
             ("token".to_owned(), "a".to_owned()),
             ("token".to_owned(), "b".to_owned()),
         ];
-        let e = check(None, Some(&shape), None, &q).unwrap_err();
+        let e = check(None, Some(&shape), None, &q, true).unwrap_err();
         assert_eq!(
             e.message(),
             "[query.token] Invalid input: expected string, received array"
         );
-        let e = check(None, Some(&shape), None, &[]).unwrap_err();
+        let e = check(None, Some(&shape), None, &[], true).unwrap_err();
         assert_eq!(
             e.message(),
             "[query.token] Invalid input: expected string, received undefined"

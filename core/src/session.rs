@@ -84,7 +84,9 @@ impl Auth {
         } else {
             cookie.max_age = Some(self.options().session.expires_in.as_secs() as i64);
             reply.set_cookie(&cookie);
-            if ctx.cookie(&jar.dont_remember).is_some() {
+            // Only a marker this server signed; a forged or garbled one is left alone, as
+            // Better Auth leaves it.
+            if self.has_dont_remember(ctx) {
                 reply.set_cookie(&jar.expired(jar.dont_remember.clone()));
             }
         }
@@ -185,7 +187,8 @@ impl Auth {
     /// Reads the request's cookie cache for session `token`. `use_it` false (the request
     /// asked for `disableCookieCache`, or the caller needs the database's word) still
     /// authenticates a present cache, so a forged or stale one gets deleted.
-    /// With the cache off (the default) this does nothing: it is on get-session's hot path.
+    /// With the cache off (the default) it only looks for a stray cache cookie in the Cookie
+    /// header (one substring test: it is on get-session's hot path), which it reports invalid.
     pub(crate) fn read_cookie_cache(&self, ctx: &Ctx, token: &str, use_it: bool) -> CacheRead {
         let cache = self.cookie_cache();
         if !cache.options.enabled {

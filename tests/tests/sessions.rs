@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use http::{header, Method, StatusCode};
 use http_body_util::Full;
+use portcullis::storage::Where;
+use portcullis::{DbHook, Model};
 use portcullis_tests::{seconds_from_now, set_session_times, TestApp, DAY, PASSWORD};
 use serde_json::json;
 
@@ -558,4 +560,87 @@ async fn a_forged_remember_me_marker_does_not_stop_refresh() {
     let res = app.get("/get-session").await;
 
     assert!(res.set_cookie(TOKEN_COOKIE).is_some(), "refreshed anyway");
+}
+
+// --- every session read behaves as get-session (Better Auth's session middleware) --------
+
+#[tokio::test]
+async fn an_endpoint_needing_a_session_expires_a_dead_sessions_cookies_and_row() {
+    let mut app = TestApp::new().await;
+    app.signed_up("dead-cookie@example.com").await;
+    let token = app.session_token().unwrap();
+    set_session_times(&app.auth, &token, seconds_from_now(-60), None).await;
+
+    let res = app.get("/list-accounts").await;
+
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        res.expires_cookie(&app.session_cookie_name()),
+        "{:?}",
+        res.set_cookies()
+    );
+    let rows = app
+        .auth
+        .adapter()
+        .count("session", &[Where::eq("token", token.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the expired row is deleted");
+}
+
+#[tokio::test]
+async fn an_endpoint_reading_a_day_old_session_extends_it() {
+    let mut app = TestApp::new().await;
+    app.signed_up("day-old@example.com").await;
+    let token = app.session_token().unwrap();
+    // Expiring in six days: a day past updateAge.
+    set_session_times(&app.auth, &token, seconds_from_now(6 * DAY), None).await;
+
+    let res = app.get("/list-accounts").await;
+
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let cookie = res
+        .set_cookie(&app.session_cookie_name())
+        .expect("the cookie is re-set");
+    assert!(cookie.contains("Max-Age=604800"), "{cookie}");
+    let session = app.session().await;
+    let expires: chrono::DateTime<chrono::Utc> = session["session"]["expiresAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        expires > seconds_from_now(7 * DAY - 60),
+        "extended to seven days: {expires}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_hook_that_reads_the_session_does_not_wait_on_itself() {
+    // The refresh writes after the handler, so a hook on that write can read the session.
+    let mut app = TestApp::build(|b| {
+        b.database_hook(DbHook::before_update(
+            Model::Session,
+            |row, ctx| async move {
+                if let Some(ctx) = ctx {
+                    ctx.session().await?;
+                }
+                Ok(row)
+            },
+        ))
+    })
+    .await;
+    app.signed_up("hooked-refresh@example.com").await;
+    let token = app.session_token().unwrap();
+    set_session_times(&app.auth, &token, seconds_from_now(6 * DAY), None).await;
+
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.get("/list-accounts"),
+    )
+    .await
+    .expect("the request finishes");
+
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert!(res.set_cookie(&app.session_cookie_name()).is_some());
 }

@@ -234,6 +234,7 @@ const PATHS = [
 const METHODS_FOR_POST = ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
 const METHODS_FOR_GET = ["POST", "PUT", "DELETE", "OPTIONS", "HEAD"];
 
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const COOKIES = [
   ["raw", (f) => `${COOKIE}=${f.cookieValue}`],
   ["lower-escapes", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())}`],
@@ -243,6 +244,8 @@ const COOKIES = [
   // The signature's first character changed: a wrong signature, not a non-canonical spelling of
   // the right one (the last character before `=` carries padding bits).
   ["bad-signature", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue.replace(/\.(.)/, (_, c) => `.${c === "A" ? "B" : "A"}`))}`],
+  // The same signature bytes spelled with non-zero padding bits in the last base64 character.
+  ["non-canonical-signature", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue.replace(/(.)=$/, (_, c) => `${B64[B64.indexOf(c) ^ 1]}=`))}`],
   ["unsigned", (f) => `${COOKIE}=${f.token}`],
   ["stray-cache", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue)}; better-auth.session_data=garbage`],
   ["stray-dont-remember", (f) => `${COOKIE}=${encodeURIComponent(f.cookieValue)}; better-auth.dont_remember=true.bogus`],

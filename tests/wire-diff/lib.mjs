@@ -317,7 +317,7 @@ export function normalise(doc, { origin, keep, sentAt }) {
   // TOTP secrets in otpauth URIs (base32 without padding).
   text = text.replace(/secret=([A-Z2-7]+)/g, (_, s) => `secret=${name(`base32:${s.length}`, s)}`);
   // Backup codes.
-  text = text.replace(/\b[A-Za-z0-9]{5}-[A-Za-z0-9]{5}\b/g, (m) => name("backup", m));
+  text = text.replace(/(?<![A-Za-z0-9_-])[A-Za-z0-9]{5}-[A-Za-z0-9]{5}(?![A-Za-z0-9_-])/g, (m) => name("backup", m));
   // ISO dates (JSON) and HTTP dates (cookie Expires).
   text = text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (m) => offset(Date.parse(m)));
   text = text.replace(/[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT/g, (m) => offset(Date.parse(m)));
@@ -331,13 +331,16 @@ export function normalise(doc, { origin, keep, sentAt }) {
 }
 
 /** One answer as the lines that are compared. */
-export function render(res, effect) {
+export function render(res, effect, { lastCookieOnly = false } = {}) {
   const lines = [`status ${res.status}`];
   for (const h of HEADERS) {
     const v = res.headers[h];
     if (v === undefined) continue;
     if (h === "set-cookie") {
-      const sorted = [...v].sort((a, b) => a.split("=")[0].localeCompare(b.split("=")[0]));
+      // `lastCookieOnly`: of several lines for one cookie, the one a client keeps (RFC 6265
+      // §5.3: a later cookie of the same name, domain and path replaces the earlier).
+      const kept = lastCookieOnly ? v.filter((c, i) => !v.slice(i + 1).some((d) => d.split("=")[0] === c.split("=")[0])) : v;
+      const sorted = [...kept].sort((a, b) => a.split("=")[0].localeCompare(b.split("=")[0]));
       for (const c of sorted) lines.push(`set-cookie: ${c}`);
     } else lines.push(`${h}: ${v}`);
   }

@@ -193,10 +193,11 @@ impl Auth {
 /// `POST /verify-password {password}`: whether the signed-in user's password is this one.
 async fn verify_password(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body()?;
+    // The session first, as Better Auth's middleware runs before its handler.
+    let current = ctx.require_sensitive_session().await?;
     if body.password.encode_utf16().count() > 128 {
         return Err(ApiError::bad_request(codes::PASSWORD_TOO_LONG));
     }
-    let current = ctx.require_sensitive_session().await?;
     check_password(&ctx, &current.user.id, &body.password).await?;
     Ok(Reply::json(json!({ "status": true })))
 }

@@ -654,8 +654,8 @@ impl<'a> Store<'a> {
                 Where::eq("userId", user_id),
                 Where::new("expiresAt", Op::Gt, crate::time::now()),
             ],
-            // No order, as Better Auth asks for none: the database's own (insertion order on
-            // SQLite and PostgreSQL), which is what Better Auth's clients see.
+            // No order, as Better Auth asks for none: the database's own, so a client sees the
+            // order Better Auth would show on the same database (on SQLite, insertion order).
             sort: None,
             ..Query::default()
         };

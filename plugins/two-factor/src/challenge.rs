@@ -127,7 +127,8 @@ async fn intercept_sign_in(
     store.delete_session(&new.session.token).await?;
     auth.expire_session_token_cookies(&ctx, &mut reply);
     reply.set_new_session(None);
-    reply.headers_mut().remove(header::LOCATION);
+    // The sign-in's `Location` (when it had a callbackURL) stays, as in Better Auth: on a
+    // 200 no client follows it.
 
     let identifier = format!("2fa-{}", random_string(20, ALPHABET));
     let expires_at = from_now(shared.options.two_factor_cookie_max_age);

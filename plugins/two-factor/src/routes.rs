@@ -113,6 +113,11 @@ async fn confirm_password(
         }
     }
     let password = password.ok_or_else(wrong)?;
+    // Better Auth refuses an over-long password before hashing it (its default
+    // maxPasswordLength, in UTF-16 units, as the core's verify-password counts).
+    if password.encode_utf16().count() > 128 {
+        return Err(ApiError::bad_request(core::PASSWORD_TOO_LONG));
+    }
     match ctx.auth().verify_user_password(user_id, password).await? {
         PasswordCheck::Matches => Ok(()),
         PasswordCheck::Wrong | PasswordCheck::NoPassword => Err(wrong()),
@@ -312,10 +317,11 @@ async fn get_totp_uri(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     if shared.options.totp.disable {
         return Err(totp_not_configured());
     }
-    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    // Better Auth's order: the user's TOTP row, then the password.
     let row = row::find(ctx.auth().adapter(), &current.user.id)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
     let secret = open_secret(&ctx, &row)?;
     let t = &shared.options.totp;
     // Better Auth names the app here even when the plugin has an issuer; authenticator apps
@@ -617,11 +623,12 @@ async fn use_backup_code(
 async fn generate_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body_or_empty()?;
     let current = ctx.require_session().await?;
-    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
+    // Better Auth's order: whether two-factor is on, then the password.
     let not_enabled = || ApiError::bad_request(codes::TWO_FACTOR_NOT_ENABLED);
     if !challenge::two_factor_enabled(&current.user) {
         return Err(not_enabled());
     }
+    confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
     let auth = ctx.auth();
     let row = row::find(auth.adapter(), &current.user.id)
         .await?
