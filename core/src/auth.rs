@@ -669,6 +669,7 @@ impl Auth {
             sensitive_session: OnceCell::new(),
             pending_cookies: Default::default(),
             settle: Default::default(),
+            session_refused: Default::default(),
         });
         let method = ctx.method().clone();
         let mut reply = match self.run(ctx.clone(), endpoint).await {
@@ -791,6 +792,7 @@ impl Auth {
             sensitive_session: OnceCell::new(),
             pending_cookies: Default::default(),
             settle: Default::default(),
+            session_refused: Default::default(),
         })
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct CtxInner {
     /// done by the pipeline once the handler and its hooks are through: see
     /// [`Ctx::settle_session`].
     pub(crate) settle: Arc<Mutex<Option<Settle>>>,
+    /// Set when a fresh-session check refused the session it read (Better Auth's middleware
+    /// refusing, rather than its handler).
+    pub(crate) session_refused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The writes a session read decided on, kept out of the read itself so that the read never
@@ -371,7 +374,16 @@ impl Ctx {
     /// found, or extends the session it found `updateAge` old and re-sets its cookie (unless the
     /// request removed or replaced that session meanwhile: the update then finds no row). A
     /// failed write is logged; the answer stands.
+    ///
+    /// Better Auth merges its session middleware's cookies into the endpoint's answer one by
+    /// one with `Headers.set`, so an answer (or a handler's error) keeps only the last of them
+    /// (the extension's cookie, not the deletion of a stray cache cookie before it), while the
+    /// middleware's own refusal (a session not fresh) carries them all.
     pub(crate) async fn settle_session(&self) {
+        let answer_ok = !self
+            .inner
+            .session_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
         let Some(settle) = self
             .inner
             .settle
@@ -390,31 +402,15 @@ impl Ctx {
             }
             Settle::Extend(current) => {
                 let auth = &self.inner.auth;
+                if answer_ok {
+                    self.drop_pending_cache_deletions();
+                }
                 let now = crate::time::now();
                 let set = crate::storage::Row::new()
                     .with("expiresAt", now + auth.options().session.expires_in)
                     .with("updatedAt", now);
                 match store.update_session(&current.session.token, set).await {
                     Ok(Some(session)) => {
-                        // Better Auth's refresh path leaves a stray cache cookie alone (it
-                        // writes a fresh cache instead when the cache is on).
-                        let cache = auth.cookies().session_data.as_bytes();
-                        let mut pending = self
-                            .inner
-                            .pending_cookies
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner());
-                        let kept: Vec<HeaderValue> = pending
-                            .get_all(header::SET_COOKIE)
-                            .iter()
-                            .filter(|v| !v.as_bytes().starts_with(cache))
-                            .cloned()
-                            .collect();
-                        pending.remove(header::SET_COOKIE);
-                        for v in kept {
-                            pending.append(header::SET_COOKIE, v);
-                        }
-                        drop(pending);
                         let mut refreshed = Reply::json(serde_json::Value::Null);
                         auth.set_session_cookie(
                             self,
@@ -431,6 +427,25 @@ impl Ctx {
                     Err(e) => tracing::warn!(error = %e, "could not extend a session"),
                 }
             }
+        }
+    }
+
+    fn drop_pending_cache_deletions(&self) {
+        let cache = self.inner.auth.cookies().session_data.clone();
+        let mut pending = self
+            .inner
+            .pending_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let kept: Vec<HeaderValue> = pending
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter(|v| !v.as_bytes().starts_with(cache.as_bytes()))
+            .cloned()
+            .collect();
+        pending.remove(header::SET_COOKIE);
+        for v in kept {
+            pending.append(header::SET_COOKIE, v);
         }
     }
 
@@ -525,6 +540,9 @@ impl Ctx {
         if !fresh_age.is_zero() {
             let age = crate::time::now() - s.session.created_at;
             if age.to_std().unwrap_or_default() >= fresh_age {
+                self.inner
+                    .session_refused
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     codes::SESSION_NOT_FRESH,
