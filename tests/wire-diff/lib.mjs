@@ -218,7 +218,8 @@ export class World {
       ]);
       rows.push([
         `insert into session (id, expiresAt, token, createdAt, updatedAt, ipAddress, userAgent, userId) values (?,?,?,?,?,?,?,?)`,
-        [f.otherSessionId, iso(now + 7 * 86400_000), f.otherToken, iso(now - 120_000), iso(now - 120_000), "203.0.113.2", "other", f.userId],
+        // Made after the client's session, as sessions are: insertion order is creation order.
+        [f.otherSessionId, iso(now + 7 * 86400_000), f.otherToken, iso(now - 30_000), iso(now - 30_000), "203.0.113.2", "other", f.userId],
       ]);
     }
     if (f.twoFactor) {

@@ -654,9 +654,9 @@ impl<'a> Store<'a> {
                 Where::eq("userId", user_id),
                 Where::new("expiresAt", Op::Gt, crate::time::now()),
             ],
-            // No order, as Better Auth asks for none: the database's own, so a client sees the
-            // order Better Auth would show on the same database (on SQLite, insertion order).
-            sort: None,
+            // Oldest first. Better Auth asks for no order and gets the database's own: insertion
+            // order on SQLite, which is this order, but the primary key's (random ids) on MySQL.
+            sort: Some(("createdAt".into(), Direction::Asc)),
             ..Query::default()
         };
         let rows = self.db.find_many("session", &q).await?;
