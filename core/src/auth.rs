@@ -591,19 +591,20 @@ impl Auth {
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<crate::ip::ClientAddr>().map(|a| a.0);
         let ip_headers = &self.inner.options.ip_address_headers;
-        let client_ip = crate::ip::client_ip(&parts.headers, ip_headers, peer);
         // What a session records: with address headers configured, only what they say (`""`
         // when none holds one address, as Better Auth records), never the proxy's socket
         // address. The rate limiter still falls back to the socket, so a request without the
         // header is not unlimited.
-        let recorded_ip = if ip_headers.is_empty() {
-            client_ip.clone()
-        } else {
-            crate::ip::client_ip(&parts.headers, ip_headers, None)
-        };
+        let recorded_ip = crate::ip::client_ip(
+            &parts.headers,
+            ip_headers,
+            peer.filter(|_| ip_headers.is_empty()),
+        );
 
         if let Some(limiter) = &self.inner.rate_limiter {
-            let key = client_ip.as_deref().unwrap_or("unknown");
+            let socket_ip = || peer.map(|p| crate::ip::normalize(p.ip()));
+            let key = recorded_ip.clone().or_else(socket_ip);
+            let key = key.as_deref().unwrap_or("unknown");
             if let Err(e) = limiter.check(key, &path).await {
                 return render(Reply::from_error(&e));
             }
@@ -680,9 +681,7 @@ impl Auth {
                 let mut r = Reply::from_error(&e);
                 ctx.apply_pending_cookies(&mut r);
                 if endpoint.no_store {
-                    let h = r.headers_mut();
-                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                    set_no_store(r.headers_mut());
                 }
                 r
             }
@@ -749,9 +748,7 @@ impl Auth {
             // Cookies the session read decided on (a stale cache to delete, a fresh one).
             ctx.apply_pending_cookies(reply);
             if endpoint.no_store {
-                let h = reply.headers_mut();
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                set_no_store(reply.headers_mut());
             }
         }
         for (matcher, hook) in &self.inner.pipeline.after {
@@ -849,6 +846,12 @@ fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(format!("/{}", out.join("/")))
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, for endpoints that answer secrets.
+fn set_no_store(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 fn not_found() -> HttpResponse {

@@ -335,17 +335,13 @@ impl Ctx {
                 if self.inner.via_http {
                     let mut expired = Reply::json(serde_json::Value::Null);
                     auth.expire_session_cookies(self, &mut expired);
-                    for v in expired.headers().get_all(header::SET_COOKIE) {
-                        self.add_pending_header(v);
-                    }
+                    self.add_pending_cookies_of(&expired);
                 }
                 None
             }
         };
         if let Some(s) = &found {
-            let opts = &auth.options().session;
-            let due = s.session.expires_at - opts.expires_in + opts.update_age <= now;
-            if due
+            if auth.extension_due(&s.session, now)
                 && self.inner.via_http
                 && !self.query_flag("disableRefresh")
                 && !auth.has_dont_remember(self)
@@ -405,11 +401,10 @@ impl Ctx {
                 if answer_ok {
                     self.drop_pending_cache_deletions();
                 }
-                let now = crate::time::now();
-                let set = crate::storage::Row::new()
-                    .with("expiresAt", now + auth.options().session.expires_in)
-                    .with("updatedAt", now);
-                match store.update_session(&current.session.token, set).await {
+                let extended = auth
+                    .extend_session(store, &current.session.token, crate::time::now())
+                    .await;
+                match extended {
                     Ok(Some(session)) => {
                         let mut refreshed = Reply::json(serde_json::Value::Null);
                         auth.set_session_cookie(
@@ -419,9 +414,7 @@ impl Ctx {
                             &current.user,
                             Some(false),
                         );
-                        for v in refreshed.headers().get_all(header::SET_COOKIE) {
-                            self.add_pending_header(v);
-                        }
+                        self.add_pending_cookies_of(&refreshed);
                     }
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "could not extend a session"),
@@ -473,12 +466,17 @@ impl Ctx {
         append_set_cookie(&mut pending, cookie);
     }
 
-    fn add_pending_header(&self, value: &HeaderValue) {
-        self.inner
+    /// Adds every `Set-Cookie` of `reply` (one the session read built its cookies on) to the
+    /// pending ones, in order.
+    fn add_pending_cookies_of(&self, reply: &Reply) {
+        let mut pending = self
+            .inner
             .pending_cookies
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(header::SET_COOKIE, value.clone());
+            .unwrap_or_else(|e| e.into_inner());
+        for v in reply.headers().get_all(header::SET_COOKIE) {
+            pending.append(header::SET_COOKIE, v.clone());
+        }
     }
 
     /// Moves the pending cookies into `reply`, before its own: a cookie the reply sets wins,

@@ -4,8 +4,9 @@ use crate::context::{Ctx, Reply};
 use crate::cookies::SetCookie;
 use crate::crypto::{random_string, ALPHANUMERIC};
 use crate::error::{codes, ApiError};
-use crate::storage::{Session, SessionAndUser, Store, User};
+use crate::storage::{Row, Session, SessionAndUser, StorageError, Store, User};
 use crate::Auth;
+use chrono::{DateTime, Utc};
 
 /// Better Auth's per-cookie byte ceiling for a serialised `Set-Cookie` (Safari's ~4093 floor,
 /// less a margin).
@@ -182,6 +183,25 @@ impl Auth {
             out.push(jar.expired(name));
         }
         out
+    }
+
+    /// Whether `session` is `updateAge` old at `now`: due to be extended.
+    pub(crate) fn extension_due(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        let opts = &self.options().session;
+        session.expires_at - opts.expires_in + opts.update_age <= now
+    }
+
+    /// Extends session `token` by `expiresIn` from `now`; `None` when the row is gone.
+    pub(crate) async fn extend_session(
+        &self,
+        store: Store<'_>,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StorageError> {
+        let set = Row::new()
+            .with("expiresAt", now + self.options().session.expires_in)
+            .with("updatedAt", now);
+        store.update_session(token, set).await
     }
 
     /// Reads the request's cookie cache for session `token`. `use_it` false (the request

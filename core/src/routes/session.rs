@@ -9,7 +9,6 @@ use crate::error::{codes, ApiError};
 use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
 use crate::session::CacheRead;
-use crate::storage::Row;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -95,18 +94,13 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
         reply.set_json_of(&current);
         return Ok(reply);
     }
-    let opts = &auth.options().session;
-    let due = current.session.expires_at - opts.expires_in + opts.update_age <= now;
-    if !due {
+    if !auth.extension_due(&current.session, now) {
         auth.set_cookie_cache(&ctx, &mut reply, &current.session, &current.user, false);
         reply.set_json_of(&current);
         return Ok(reply);
     }
-    let set = Row::new()
-        .with("expiresAt", now + opts.expires_in)
-        .with("updatedAt", now);
     let failed = || ApiError::new(StatusCode::UNAUTHORIZED, codes::FAILED_TO_GET_SESSION);
-    let refused = match store.update_session(&token, set).await {
+    let refused = match auth.extend_session(store, &token, now).await {
         Ok(Some(session)) => {
             current.session = session;
             None
