@@ -78,6 +78,17 @@ impl DefaultValue {
             DefaultValue::Str(s) => s.clone().into(),
         }
     }
+
+    /// The value the storage layer writes when a row is created without the field.
+    pub fn to_value(&self) -> crate::storage::Value {
+        use crate::storage::Value;
+        match self {
+            DefaultValue::Now => Value::Date(crate::time::now()),
+            DefaultValue::Bool(b) => Value::Bool(*b),
+            DefaultValue::Int(i) => Value::Int(*i),
+            DefaultValue::Str(s) => Value::String(s.clone()),
+        }
+    }
 }
 
 /// One field of a table.

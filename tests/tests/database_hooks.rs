@@ -72,7 +72,7 @@ async fn count(app: &TestApp, model: &str) -> u64 {
 async fn a_before_create_hook_changes_the_stored_user_and_the_answer() {
     let mut app = TestApp::build(|b| {
         b.database_hook(DbHook::before_create(
-            Model::User,
+            Model::USER,
             |mut user, _ctx| async move {
                 let name = format!("{}!", user.str("name").unwrap_or_default());
                 user.set("name", name);
@@ -97,7 +97,7 @@ async fn a_before_create_hook_changes_the_stored_user_and_the_answer() {
 #[tokio::test]
 async fn a_before_create_hook_can_refuse_a_sign_up_and_nothing_is_written() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_create(Model::User, |_user, _ctx| async {
+        b.database_hook(DbHook::before_create(Model::USER, |_user, _ctx| async {
             Err(closed())
         }))
     })
@@ -120,10 +120,10 @@ async fn a_before_create_hook_can_refuse_a_sign_up_and_nothing_is_written() {
 async fn refusing_the_account_rolls_back_the_user_and_skips_its_after_hooks() {
     let log: Log = Arc::default();
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_create(Model::Account, |_a, _ctx| async {
+        b.database_hook(DbHook::before_create(Model::ACCOUNT, |_a, _ctx| async {
             Err(closed())
         }))
-        .database_hook(recorder(DbOp::Create, Model::User, &log, "user", "email"))
+        .database_hook(recorder(DbOp::Create, Model::USER, &log, "user", "email"))
     })
     .await;
 
@@ -156,23 +156,23 @@ async fn sign_up_creates_user_account_and_session_in_that_order_after_commit() {
     let visible: Arc<Mutex<Vec<bool>>> = Arc::default();
     let mut app = TestApp::build(|b| {
         let seen_user = visible.clone();
-        b.database_hook(recorder(DbOp::Create, Model::User, &log, "user", "email"))
+        b.database_hook(recorder(DbOp::Create, Model::USER, &log, "user", "email"))
             .database_hook(recorder(
                 DbOp::Create,
-                Model::Account,
+                Model::ACCOUNT,
                 &log,
                 "account",
                 "providerId",
             ))
             .database_hook(recorder(
                 DbOp::Create,
-                Model::Session,
+                Model::SESSION,
                 &log,
                 "session",
                 "ipAddress",
             ))
             // Reads through another connection: it sees the user only once committed.
-            .database_hook(DbHook::after_create(Model::User, move |user, ctx| {
+            .database_hook(DbHook::after_create(Model::USER, move |user, ctx| {
                 let seen_user = seen_user.clone();
                 async move {
                     let ctx = ctx.ok_or_else(ApiError::internal)?;
@@ -205,7 +205,7 @@ async fn an_after_create_session_hook_sees_the_session_of_a_sign_in() {
     let mut app = TestApp::build(|b| {
         b.database_hook(recorder(
             DbOp::Create,
-            Model::Session,
+            Model::SESSION,
             &log,
             "session",
             "token",
@@ -228,7 +228,7 @@ async fn an_after_create_session_hook_sees_the_session_of_a_sign_in() {
 #[tokio::test]
 async fn a_refused_session_fails_the_sign_in_with_the_hooks_error() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_create(Model::Session, |s, ctx| async move {
+        b.database_hook(DbHook::before_create(Model::SESSION, |s, ctx| async move {
             // Sign-up may create a session; sign-in may not.
             match ctx.as_ref().map(Ctx::route) {
                 Some("/sign-in/email") => Err(ApiError::new(
@@ -257,7 +257,7 @@ async fn a_refused_session_fails_the_sign_in_with_the_hooks_error() {
 #[tokio::test]
 async fn a_failing_after_hook_is_answered_but_the_write_stays() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::after_create(Model::User, |_u, _ctx| async {
+        b.database_hook(DbHook::after_create(Model::USER, |_u, _ctx| async {
             Err(ApiError::internal().with_message("welcome mail failed"))
         }))
     })
@@ -281,7 +281,7 @@ async fn a_before_update_hook_changes_what_update_user_stores() {
     let log: Log = Arc::default();
     let fields = log.clone();
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_update(Model::User, move |mut set, _ctx| {
+        b.database_hook(DbHook::before_update(Model::USER, move |mut set, _ctx| {
             let keys: Vec<&str> = set.iter().map(|(k, _)| k).collect();
             fields.lock().unwrap().push(keys.join(","));
             async move {
@@ -309,7 +309,7 @@ async fn a_before_update_hook_changes_what_update_user_stores() {
 #[tokio::test]
 async fn a_before_update_hook_can_refuse_update_user() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_update(Model::User, |_set, _ctx| async {
+        b.database_hook(DbHook::before_update(Model::USER, |_set, _ctx| async {
             Err(refusal("NAME_LOCKED", "Names cannot change"))
         }))
     })
@@ -332,7 +332,7 @@ async fn a_session_refresh_is_a_session_update() {
     let mut app = TestApp::build(|b| {
         b.database_hook(recorder(
             DbOp::Update,
-            Model::Session,
+            Model::SESSION,
             &log,
             "refresh",
             "token",
@@ -354,7 +354,7 @@ async fn a_session_refresh_is_a_session_update() {
 #[tokio::test]
 async fn a_refused_session_refresh_answers_the_hooks_error() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_update(Model::Session, |_set, _ctx| async {
+        b.database_hook(DbHook::before_update(Model::SESSION, |_set, _ctx| async {
             Err(ApiError::unauthorized().with_message("refresh refused"))
         }))
     })
@@ -373,7 +373,7 @@ async fn a_refused_session_refresh_answers_the_hooks_error() {
 async fn hooks_outside_a_request_get_no_context() {
     let log: Log = Arc::default();
     let mut app = TestApp::build(|b| {
-        b.database_hook(recorder(DbOp::Update, Model::User, &log, "update", "name"))
+        b.database_hook(recorder(DbOp::Update, Model::USER, &log, "update", "name"))
     })
     .await;
     let id = app.signed_up("direct@example.com").await["user"]["id"]
@@ -397,14 +397,14 @@ async fn sign_out_runs_the_session_delete_hooks() {
     let log: Log = Arc::default();
     let before = log.clone();
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_delete(Model::Session, move |row, ctx| {
+        b.database_hook(DbHook::before_delete(Model::SESSION, move |row, ctx| {
             let entry = seen("before", &row, "token", ctx.as_ref());
             before.lock().unwrap().push(entry);
             async { Ok(()) }
         }))
         .database_hook(recorder(
             DbOp::Delete,
-            Model::Session,
+            Model::SESSION,
             &log,
             "after",
             "token",
@@ -428,7 +428,7 @@ async fn sign_out_runs_the_session_delete_hooks() {
 #[tokio::test]
 async fn a_before_delete_hook_can_keep_a_session() {
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::before_delete(Model::Session, |_row, _ctx| async {
+        b.database_hook(DbHook::before_delete(Model::SESSION, |_row, _ctx| async {
             Err(refusal("SESSION_PINNED", "This session cannot end"))
         }))
     })
@@ -446,7 +446,7 @@ async fn a_before_delete_hook_can_keep_a_session() {
 async fn delete_user_is_all_or_nothing_under_a_refusing_hook() {
     let mut app = TestApp::build(|b| {
         b.options(|o| o.delete_user.enabled = true)
-            .database_hook(DbHook::before_delete(Model::User, |_row, _ctx| async {
+            .database_hook(DbHook::before_delete(Model::USER, |_row, _ctx| async {
                 Err(refusal("USER_PROTECTED", "This user cannot be deleted"))
             }))
     })
@@ -476,14 +476,14 @@ async fn password_reset_runs_the_verification_hooks() {
         b.email_sender(sender)
             .database_hook(recorder(
                 DbOp::Create,
-                Model::Verification,
+                Model::VERIFICATION,
                 &log,
                 "created",
                 "value",
             ))
             .database_hook(recorder(
                 DbOp::Delete,
-                Model::Verification,
+                Model::VERIFICATION,
                 &log,
                 "deleted",
                 "value",
@@ -530,7 +530,7 @@ async fn a_refused_verification_row_fails_the_reset_request() {
     let sender = mail.clone();
     let mut app = TestApp::build(|b| {
         b.email_sender(sender).database_hook(DbHook::before_create(
-            Model::Verification,
+            Model::VERIFICATION,
             |_row, _ctx| async {
                 Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, SIGN_UP_CLOSED))
             },
@@ -576,7 +576,7 @@ impl Plugin for Roles {
 
     fn database_hooks(&self) -> Vec<DbHook> {
         let log = self.log.clone();
-        vec![DbHook::before_create(Model::User, move |mut user, _ctx| {
+        vec![DbHook::before_create(Model::USER, move |mut user, _ctx| {
             log.lock().unwrap().push("plugin".into());
             async move {
                 user.set("role", "member");
@@ -592,7 +592,7 @@ async fn a_plugin_contributes_database_hooks_that_run_before_the_applications() 
     let app_log = log.clone();
     let mut app = TestApp::build(|b| {
         b.plugin(Roles { log: log.clone() })
-            .database_hook(DbHook::before_create(Model::User, move |user, _ctx| {
+            .database_hook(DbHook::before_create(Model::USER, move |user, _ctx| {
                 app_log
                     .lock()
                     .unwrap()
@@ -615,8 +615,8 @@ async fn server_side_calls_run_database_hooks_with_their_context() {
     let is_http: Arc<Mutex<Vec<bool>>> = Arc::default();
     let http_seen = is_http.clone();
     let app = TestApp::build(|b| {
-        b.database_hook(recorder(DbOp::Create, Model::User, &log, "user", "email"))
-            .database_hook(DbHook::after_create(Model::User, move |_row, ctx| {
+        b.database_hook(recorder(DbOp::Create, Model::USER, &log, "user", "email"))
+            .database_hook(DbHook::after_create(Model::USER, move |_row, ctx| {
                 http_seen
                     .lock()
                     .unwrap()
@@ -648,12 +648,12 @@ async fn server_side_calls_run_database_hooks_with_their_context() {
 async fn a_failing_after_hook_does_not_stop_the_others_and_each_deleted_row_is_reported_once() {
     let log: Log = Arc::default();
     let mut app = TestApp::build(|b| {
-        b.database_hook(DbHook::after_delete(Model::Session, |_row, _ctx| async {
+        b.database_hook(DbHook::after_delete(Model::SESSION, |_row, _ctx| async {
             Err(refusal("AUDIT_DOWN", "Audit log unavailable"))
         }))
         .database_hook(recorder(
             DbOp::Delete,
-            Model::Session,
+            Model::SESSION,
             &log,
             "after",
             "userId",

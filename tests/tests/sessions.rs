@@ -620,7 +620,7 @@ async fn a_session_hook_that_reads_the_session_does_not_wait_on_itself() {
     // The refresh writes after the handler, so a hook on that write can read the session.
     let mut app = TestApp::build(|b| {
         b.database_hook(DbHook::before_update(
-            Model::Session,
+            Model::SESSION,
             |row, ctx| async move {
                 if let Some(ctx) = ctx {
                     ctx.session().await?;

@@ -108,6 +108,7 @@ macro_rules! sql_adapter {
                     if row.get("id").is_none() {
                         row.set("id", self.ids.generate());
                     }
+                    $crate::storage::fill_defaults(t, &mut row);
                     // An empty id (serial ids) is the database's to assign.
                     if row.get("id") == Some(&$crate::storage::Value::String(String::new())) {
                         row.remove("id");

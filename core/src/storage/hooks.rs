@@ -1,7 +1,9 @@
-//! Database hooks: application and plugin code around every write of a core model, whatever
-//! endpoint or plugin makes it (Better Auth's `databaseHooks`).
+//! Database hooks: application and plugin code around every write of a model made through a
+//! [`Store`](super::Store), whatever endpoint or plugin makes it (Better Auth's
+//! `databaseHooks`).
 //!
-//! A [`DbHook`] names a [`Model`] (`user`, `session`, `account`, `verification`), an operation
+//! A [`DbHook`] names a [`Model`] (a core one, `user`, `session`, `account`, `verification`,
+//! or any model a plugin owns), an operation
 //! (create, update, delete) and when it runs:
 //!
 //! - **before** hooks get the data about to be written as a [`Row`] (for an update, only the
@@ -22,6 +24,7 @@
 //! [`Plugin::database_hooks`]: crate::Plugin::database_hooks
 //! [`AuthBuilder::database_hook`]: crate::AuthBuilder::database_hook
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -30,28 +33,36 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::BoxFuture;
 
-/// A core model that database hooks can watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// `user`.
-    User,
-    /// `session`.
-    Session,
-    /// `account`.
-    Account,
-    /// `verification`.
-    Verification,
-}
+/// The model a database hook watches: a core model ([`Model::USER`], [`Model::SESSION`],
+/// [`Model::ACCOUNT`], [`Model::VERIFICATION`]) or any model a plugin owns, by its logical
+/// name (`Model::new("auditEvent")`, or a [`Record`](super::Record)'s `MODEL`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Model(Cow<'static, str>);
 
 impl Model {
+    /// `user`.
+    pub const USER: Model = Model(Cow::Borrowed("user"));
+    /// `session`.
+    pub const SESSION: Model = Model(Cow::Borrowed("session"));
+    /// `account`.
+    pub const ACCOUNT: Model = Model(Cow::Borrowed("account"));
+    /// `verification`.
+    pub const VERIFICATION: Model = Model(Cow::Borrowed("verification"));
+
+    /// The model with this logical name.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self(name.into())
+    }
+
     /// The model's logical name (`"user"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::User => "user",
-            Model::Session => "session",
-            Model::Account => "account",
-            Model::Verification => "verification",
-        }
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&'static str> for Model {
+    fn from(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
     }
 }
 
@@ -82,7 +93,7 @@ enum When {
 /// use portcullis::storage::{DbHook, Model};
 ///
 /// // Every new user's name is stored trimmed, whoever creates the user.
-/// let trim = DbHook::before_create(Model::User, |mut user, _ctx| async move {
+/// let trim = DbHook::before_create(Model::USER, |mut user, _ctx| async move {
 ///     if let Some(name) = user.str("name") {
 ///         let trimmed = name.trim().to_owned();
 ///         user.set("name", trimmed);
@@ -138,33 +149,33 @@ impl DbHook {
 
     /// Runs before a `model` row is inserted: gets the new row and returns the row to insert
     /// (changed or not), or an error that refuses the insert.
-    pub fn before_create<F, Fut>(model: Model, f: F) -> Self
+    pub fn before_create<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Row, ApiError>> + Send + 'static,
     {
-        Self::before(model, DbOp::Create, f)
+        Self::before(model.into(), DbOp::Create, f)
     }
 
     /// Runs before a `model` row is updated: gets the fields being set and returns the fields
     /// to set (changed or not), or an error that refuses the update.
-    pub fn before_update<F, Fut>(model: Model, f: F) -> Self
+    pub fn before_update<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Row, ApiError>> + Send + 'static,
     {
-        Self::before(model, DbOp::Update, f)
+        Self::before(model.into(), DbOp::Update, f)
     }
 
     /// Runs before a `model` row is deleted, once per row: gets the row; an error refuses
     /// the delete (of every row the operation would delete).
-    pub fn before_delete<F, Fut>(model: Model, f: F) -> Self
+    pub fn before_delete<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
     {
         let f = Arc::new(f);
-        Self::before(model, DbOp::Delete, move |row: Row, ctx| {
+        Self::before(model.into(), DbOp::Delete, move |row: Row, ctx| {
             let f = f.clone();
             async move {
                 f(row.clone(), ctx).await?;
@@ -174,105 +185,105 @@ impl DbHook {
     }
 
     /// Runs after a `model` row is inserted, with the row as stored.
-    pub fn after_create<F, Fut>(model: Model, f: F) -> Self
+    pub fn after_create<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
     {
-        Self::after(model, DbOp::Create, f)
+        Self::after(model.into(), DbOp::Create, f)
     }
 
     /// Runs after a `model` row is updated, with the whole row as stored.
-    pub fn after_update<F, Fut>(model: Model, f: F) -> Self
+    pub fn after_update<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
     {
-        Self::after(model, DbOp::Update, f)
+        Self::after(model.into(), DbOp::Update, f)
     }
 
     /// Runs after a `model` row is deleted, once per row, with the row as it was.
-    pub fn after_delete<F, Fut>(model: Model, f: F) -> Self
+    pub fn after_delete<F, Fut>(model: impl Into<Model>, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
     {
-        Self::after(model, DbOp::Delete, f)
+        Self::after(model.into(), DbOp::Delete, f)
     }
 }
 
 /// The hooks of one model and operation.
+#[derive(Default)]
 struct Slot {
     before: Vec<Arc<BeforeFn>>,
     after: Vec<Arc<AfterFn>>,
 }
 
-const EMPTY_SLOT: Slot = Slot {
-    before: Vec::new(),
-    after: Vec::new(),
-};
-
-const SLOTS: usize = 12;
-
-/// Every database hook of an engine, by model and operation.
-pub(crate) struct DbHooks {
-    slots: [Slot; SLOTS],
-}
-
-/// No hooks: what a [`Store`](super::Store) made outside the engine uses.
-pub(crate) static NO_HOOKS: DbHooks = DbHooks {
-    slots: [EMPTY_SLOT; SLOTS],
-};
-
-impl Default for DbHooks {
-    fn default() -> Self {
-        Self {
-            slots: [EMPTY_SLOT; SLOTS],
-        }
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty()
     }
 }
 
-fn index(model: Model, op: DbOp) -> usize {
-    let m = match model {
-        Model::User => 0,
-        Model::Session => 1,
-        Model::Account => 2,
-        Model::Verification => 3,
-    };
-    let o = match op {
+/// Every database hook of an engine, by model and operation: one entry per watched model
+/// (a handful), so with no hook registered every check is an empty-list check.
+#[derive(Default)]
+pub(crate) struct DbHooks {
+    models: Vec<(Model, [Slot; 3])>,
+}
+
+/// No hooks: what a [`Store`](super::Store) made outside the engine uses.
+pub(crate) static NO_HOOKS: DbHooks = DbHooks { models: Vec::new() };
+
+fn op_index(op: DbOp) -> usize {
+    match op {
         DbOp::Create => 0,
         DbOp::Update => 1,
         DbOp::Delete => 2,
-    };
-    m * 3 + o
+    }
 }
 
 impl DbHooks {
     pub(crate) fn add(&mut self, hook: DbHook) {
-        let slot = &mut self.slots[index(hook.model, hook.op)];
+        let i = match self.models.iter().position(|(m, _)| *m == hook.model) {
+            Some(i) => i,
+            None => {
+                self.models.push((hook.model, Default::default()));
+                self.models.len() - 1
+            }
+        };
+        let slot = &mut self.models[i].1[op_index(hook.op)];
         match hook.when {
             When::Before(f) => slot.before.push(f),
             When::After(f) => slot.after.push(f),
         }
     }
 
+    fn slot(&self, model: &str, op: DbOp) -> Option<&Slot> {
+        self.models
+            .iter()
+            .find(|(m, _)| m.name() == model)
+            .map(|(_, slots)| &slots[op_index(op)])
+    }
+
     /// Whether any hook watches this model and operation (the fast path skips everything
     /// else when none does).
-    pub(crate) fn any(&self, model: Model, op: DbOp) -> bool {
-        let slot = &self.slots[index(model, op)];
-        !slot.before.is_empty() || !slot.after.is_empty()
+    pub(crate) fn any(&self, model: &str, op: DbOp) -> bool {
+        self.slot(model, op).is_some_and(|s| !s.is_empty())
     }
 
     /// Runs the before hooks on `row`; returns the row to write.
     pub(crate) async fn before(
         &self,
-        model: Model,
+        model: &str,
         op: DbOp,
         mut row: Row,
         ctx: Option<&Ctx>,
     ) -> Result<Row, ApiError> {
-        for f in &self.slots[index(model, op)].before {
-            row = f(row, ctx.cloned()).await?;
+        if let Some(slot) = self.slot(model, op) {
+            for f in &slot.before {
+                row = f(row, ctx.cloned()).await?;
+            }
         }
         Ok(row)
     }
@@ -281,13 +292,16 @@ impl DbHooks {
     /// run when it commits).
     pub(crate) async fn after(
         &self,
-        model: Model,
+        model: &str,
         op: DbOp,
         row: &Row,
         ctx: Option<&Ctx>,
         deferred: Option<&AfterCommit>,
     ) -> Result<(), ApiError> {
-        let hooks = &self.slots[index(model, op)].after;
+        let Some(slot) = self.slot(model, op) else {
+            return Ok(());
+        };
+        let hooks = &slot.after;
         match deferred {
             Some(queue) => {
                 if !hooks.is_empty() {

@@ -10,6 +10,7 @@ mod hooks;
 mod models;
 mod mysql;
 mod postgres;
+mod record;
 pub mod sql;
 mod sqlite;
 
@@ -24,13 +25,23 @@ pub use models::{
 };
 pub use mysql::{MysqlAdapter, MysqlTx};
 pub use postgres::{PostgresAdapter, PostgresTx};
+#[doc(hidden)]
+pub use record::{record_field, take_field};
+pub use record::{FieldKey, FieldValue, Record};
 pub use sql::Dialect;
 pub use sqlite::{SqliteAdapter, SqliteTx};
 
 use crate::BoxFuture;
 
-/// Errors of the storage layer, with the kinds callers branch on.
+/// An error's underlying cause, opaque: whatever the adapter's driver reported.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of the storage layer, by the kinds callers branch on (sqlx's `ErrorKind`, plus the
+/// engine's own). The driver's error, when there is one, is kept as an opaque
+/// [`source`](std::error::Error::source): no driver crate is part of this contract, so an
+/// adapter on any database (or none) can report every kind.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StorageError {
     /// A unique constraint refused the write (e.g. an email already taken).
     #[error("unique constraint violated")]
@@ -38,7 +49,13 @@ pub enum StorageError {
     /// A foreign key refused the write.
     #[error("foreign key constraint violated")]
     ForeignKeyViolation,
-    /// The model or field is not in the schema.
+    /// A required field was written as null (or left out, with no default).
+    #[error("not-null constraint violated")]
+    NotNullViolation,
+    /// A check constraint refused the write.
+    #[error("check constraint violated")]
+    CheckViolation,
+    /// The model or field is not in the schema, or the adapter cannot do what was asked.
     #[error("unknown model or field: {0}")]
     Unknown(String),
     /// A stored value could not be converted to the schema's type.
@@ -62,24 +79,54 @@ pub enum StorageError {
         /// What went wrong.
         reason: String,
     },
-    /// The database failed or could not be reached.
+    /// The database could not be reached, or the pool had no connection in time: the write
+    /// may be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The database failed in a way of no other kind.
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    Backend(#[source] BoxError),
     /// A database hook refused the write; the error is what the client is answered.
     #[error("refused by a database hook: {0}")]
     Rejected(crate::error::ApiError),
 }
 
+impl StorageError {
+    /// A failure of the database of no more specific kind, with its cause.
+    pub fn backend(source: impl Into<BoxError>) -> Self {
+        Self::Backend(source.into())
+    }
+
+    /// Whether a constraint refused the write (unique, foreign key, not null, check): the
+    /// data is wrong, not the database.
+    pub fn is_constraint(&self) -> bool {
+        matches!(
+            self,
+            Self::UniqueViolation
+                | Self::ForeignKeyViolation
+                | Self::NotNullViolation
+                | Self::CheckViolation
+        )
+    }
+}
+
 impl From<sqlx::Error> for StorageError {
     fn from(err: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &err {
-            match db.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => return Self::UniqueViolation,
-                sqlx::error::ErrorKind::ForeignKeyViolation => return Self::ForeignKeyViolation,
-                _ => {}
-            }
+        match &err {
+            sqlx::Error::Database(db) => match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => Self::UniqueViolation,
+                sqlx::error::ErrorKind::ForeignKeyViolation => Self::ForeignKeyViolation,
+                sqlx::error::ErrorKind::NotNullViolation => Self::NotNullViolation,
+                sqlx::error::ErrorKind::CheckViolation => Self::CheckViolation,
+                _ => Self::backend(err),
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err.into()),
+            _ => Self::backend(err),
         }
-        Self::Database(err)
     }
 }
 
@@ -551,6 +598,19 @@ impl IdStrategy {
     }
 }
 
+/// Adds the schema's default for every field of `table` that `row` leaves out: what every
+/// adapter does on create, so a defaulted field may be left out on any database (SQLite's
+/// tables, as Better Auth creates them, carry no DDL defaults).
+pub fn fill_defaults(table: &crate::schema::Table, row: &mut Row) {
+    for f in &table.fields {
+        if let Some(default) = &f.default {
+            if row.get(&f.name).is_none() {
+                row.push_new(f.name.clone(), default.to_value());
+            }
+        }
+    }
+}
+
 /// The host (and port) of a database URL, for messages: never the user or password.
 pub fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -572,9 +632,9 @@ pub async fn connect(
 ) -> Result<std::sync::Arc<dyn Adapter>, StorageError> {
     let scheme = url.split(':').next().unwrap_or_default();
     let unreachable = |e: StorageError| match e {
-        StorageError::Database(inner) => StorageError::Connect {
+        StorageError::Unavailable(inner) | StorageError::Backend(inner) => StorageError::Connect {
             host: url_host(url),
-            reason: connect_reason(&inner),
+            reason: connect_reason(inner.as_ref()),
         },
         other => other,
     };
@@ -600,7 +660,10 @@ pub async fn connect(
 }
 
 /// A connection failure in words, without anything from the URL.
-fn connect_reason(e: &sqlx::Error) -> String {
+fn connect_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    let Some(e) = e.downcast_ref::<sqlx::Error>() else {
+        return "connection failed".into();
+    };
     match e {
         sqlx::Error::Io(io) => io.to_string(),
         sqlx::Error::PoolTimedOut => "timed out".into(),

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
-use super::hooks::{AfterCommit, DbHooks, DbOp, Model};
+use super::hooks::{AfterCommit, DbHooks, DbOp};
 use super::{Adapter, Direction, Join, Op, Query, Row, StorageError, Transaction, Value, Where};
 use crate::context::Ctx;
 use crate::time::serde_iso;
@@ -82,6 +82,12 @@ pub struct SessionAndUser {
 }
 
 impl User {
+    /// A field a plugin or the application added to users, by its typed key: `None` when the
+    /// row does not have it (or not with the key's type).
+    pub fn get<T: super::FieldValue>(&self, key: super::FieldKey<T>) -> Option<T> {
+        key.read(&self.extra).or_else(|| key.read(&self.hidden))
+    }
+
     /// The wire names of the user's own fields (everything else is in `extra`).
     pub const FIELDS: [&'static str; 7] = [
         "id",
@@ -95,6 +101,12 @@ impl User {
 }
 
 impl Session {
+    /// A field a plugin or the application added to sessions, by its typed key: `None` when
+    /// the row does not have it (or not with the key's type).
+    pub fn get<T: super::FieldValue>(&self, key: super::FieldKey<T>) -> Option<T> {
+        key.read(&self.extra).or_else(|| key.read(&self.hidden))
+    }
+
     /// The wire names of the session's own fields (everything else is in `extra`).
     pub const FIELDS: [&'static str; 8] = [
         "id",
@@ -400,17 +412,128 @@ impl<'a> Store<'a> {
         self.db
     }
 
+    /// Inserts `row` into `model` (any model of the schema, a plugin's own included) through
+    /// the database hooks; the row as stored. Fields the row leaves out get the schema's
+    /// defaults, on every database, and an `id` is generated when the row has none.
+    pub async fn create(&self, model: &str, row: Row) -> Result<Row, StorageError> {
+        self.insert_row(model, row).await
+    }
+
+    /// The first `model` row matching `filter`.
+    pub async fn find_one(
+        &self,
+        model: &str,
+        filter: &[Where],
+    ) -> Result<Option<Row>, StorageError> {
+        self.db.find_one(model, filter).await
+    }
+
+    /// The `model` rows matching `query`.
+    pub async fn find_many(&self, model: &str, query: &Query) -> Result<Vec<Row>, StorageError> {
+        self.db.find_many(model, query).await
+    }
+
+    /// How many `model` rows match `filter`.
+    pub async fn count(&self, model: &str, filter: &[Where]) -> Result<u64, StorageError> {
+        self.db.count(model, filter).await
+    }
+
+    /// Sets `set` on the `model` row matching `filter`, through the database hooks; the row
+    /// as stored, or `None` when none matched.
+    pub async fn update(
+        &self,
+        model: &str,
+        filter: &[Where],
+        set: Row,
+    ) -> Result<Option<Row>, StorageError> {
+        self.update_row(model, filter, set).await
+    }
+
+    /// Sets `set` on every `model` row matching `filter`, through the database hooks; how
+    /// many rows changed. With update hooks registered for `model`, the before hooks see
+    /// `set` once, the rows are then updated one by one (by id), and each gets its after
+    /// hooks; without, it is one statement.
+    pub async fn update_many(
+        &self,
+        model: &str,
+        filter: &[Where],
+        set: Row,
+    ) -> Result<u64, StorageError> {
+        if !self.hooks.any(model, DbOp::Update) {
+            return self.db.update_many(model, filter, set).await;
+        }
+        let rows = self
+            .db
+            .find_many(model, &Query::filter(filter.to_vec()))
+            .await?;
+        let set = self
+            .hooks
+            .before(model, DbOp::Update, set, self.ctx)
+            .await
+            .map_err(StorageError::Rejected)?;
+        let mut updated = 0;
+        let mut first_error = None;
+        for row in rows {
+            let Some(id) = row.get("id").cloned() else {
+                continue;
+            };
+            // The filter again, so a row changed in between so it no longer matches stays.
+            let mut by_id = filter.to_vec();
+            by_id.push(Where::eq("id", id));
+            if let Some(stored) = self.db.update(model, &by_id, set.clone()).await? {
+                updated += 1;
+                if let Err(e) = self.after(model, DbOp::Update, &stored).await {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(updated), Err)
+    }
+
+    /// Deletes every `model` row matching `filter`, through the database hooks; how many.
+    pub async fn delete_many(&self, model: &str, filter: &[Where]) -> Result<u64, StorageError> {
+        self.delete_rows(model, filter).await
+    }
+
+    /// Inserts a plugin's record through the database hooks (defaults filled, an empty `id`
+    /// generated); the record as stored.
+    pub async fn insert<R: super::Record>(&self, record: R) -> Result<R, StorageError> {
+        R::from_row(self.insert_row(R::MODEL, record.into_row()).await?)
+    }
+
+    /// The first record matching `filter`.
+    pub async fn find<R: super::Record>(
+        &self,
+        filter: &[Where],
+    ) -> Result<Option<R>, StorageError> {
+        self.db
+            .find_one(R::MODEL, filter)
+            .await?
+            .map(R::from_row)
+            .transpose()
+    }
+
+    /// The records matching `query`.
+    pub async fn find_all<R: super::Record>(&self, query: &Query) -> Result<Vec<R>, StorageError> {
+        self.db
+            .find_many(R::MODEL, query)
+            .await?
+            .into_iter()
+            .map(R::from_row)
+            .collect()
+    }
+
     /// Inserts `row` into `model` through the hooks; the row as stored.
-    async fn insert(&self, model: Model, row: Row) -> Result<Row, StorageError> {
+    async fn insert_row(&self, model: &str, row: Row) -> Result<Row, StorageError> {
         if !self.hooks.any(model, DbOp::Create) {
-            return self.db.create(model.name(), row).await;
+            return self.db.create(model, row).await;
         }
         let row = self
             .hooks
             .before(model, DbOp::Create, row, self.ctx)
             .await
             .map_err(StorageError::Rejected)?;
-        let stored = self.db.create(model.name(), row).await?;
+        let stored = self.db.create(model, row).await?;
         self.after(model, DbOp::Create, &stored).await?;
         Ok(stored)
     }
@@ -418,19 +541,19 @@ impl<'a> Store<'a> {
     /// Updates the `model` row matching `filter` through the hooks; the row as stored.
     async fn update_row(
         &self,
-        model: Model,
+        model: &str,
         filter: &[Where],
         set: Row,
     ) -> Result<Option<Row>, StorageError> {
         if !self.hooks.any(model, DbOp::Update) {
-            return self.db.update(model.name(), filter, set).await;
+            return self.db.update(model, filter, set).await;
         }
         let set = self
             .hooks
             .before(model, DbOp::Update, set, self.ctx)
             .await
             .map_err(StorageError::Rejected)?;
-        let stored = self.db.update(model.name(), filter, set).await?;
+        let stored = self.db.update(model, filter, set).await?;
         if let Some(row) = &stored {
             self.after(model, DbOp::Update, row).await?;
         }
@@ -441,13 +564,13 @@ impl<'a> Store<'a> {
     /// hooks the rows are read first, so each hook sees the row it is about; then each is
     /// deleted by id, so a row another caller deleted in between gets no after hook from this
     /// call, and a row that appeared in between is not deleted unseen.
-    async fn delete_rows(&self, model: Model, filter: &[Where]) -> Result<u64, StorageError> {
+    async fn delete_rows(&self, model: &str, filter: &[Where]) -> Result<u64, StorageError> {
         if !self.hooks.any(model, DbOp::Delete) {
-            return self.db.delete_many(model.name(), filter).await;
+            return self.db.delete_many(model, filter).await;
         }
         let rows = self
             .db
-            .find_many(model.name(), &Query::filter(filter.to_vec()))
+            .find_many(model, &Query::filter(filter.to_vec()))
             .await?;
         for row in &rows {
             self.hooks
@@ -461,12 +584,7 @@ impl<'a> Store<'a> {
             let Some(id) = row.get("id").cloned() else {
                 continue;
             };
-            if self
-                .db
-                .delete_many(model.name(), &[Where::eq("id", id)])
-                .await?
-                == 1
-            {
+            if self.db.delete_many(model, &[Where::eq("id", id)]).await? == 1 {
                 deleted += 1;
                 // Every deleted row gets its after hooks, even when one of them fails.
                 if let Err(e) = self.after(model, DbOp::Delete, row).await {
@@ -480,7 +598,7 @@ impl<'a> Store<'a> {
         }
     }
 
-    async fn after(&self, model: Model, op: DbOp, row: &Row) -> Result<(), StorageError> {
+    async fn after(&self, model: &str, op: DbOp, row: &Row) -> Result<(), StorageError> {
         self.hooks
             .after(model, op, row, self.ctx, self.deferred)
             .await
@@ -548,7 +666,7 @@ impl<'a> Store<'a> {
     /// Inserts a user.
     pub async fn create_user(&self, user: &User) -> Result<User, StorageError> {
         let row = self.row_with("user", user, &user.hidden)?;
-        self.user(self.insert(Model::User, row).await?)
+        self.user(self.insert_row("user", row).await?)
     }
 
     /// The user with `id`.
@@ -571,16 +689,14 @@ impl<'a> Store<'a> {
         if set.get("updatedAt").is_none() {
             set.set("updatedAt", crate::time::now());
         }
-        let row = self
-            .update_row(Model::User, &[Where::eq("id", id)], set)
-            .await?;
+        let row = self.update_row("user", &[Where::eq("id", id)], set).await?;
         row.map(|r| self.user(r)).transpose()
     }
 
     /// Inserts an account.
     pub async fn create_account(&self, account: &Account) -> Result<Account, StorageError> {
         let row = self.row_of("account", account)?;
-        self.insert(Model::Account, row).await?.decode("account")
+        self.insert_row("account", row).await?.decode("account")
     }
 
     /// The user's password account (`providerId = credential`, `accountId = userId`).
@@ -611,7 +727,7 @@ impl<'a> Store<'a> {
         let set = Row::new()
             .with("password", hash)
             .with("updatedAt", crate::time::now());
-        self.update_row(Model::Account, &[Where::eq("id", account_id)], set)
+        self.update_row("account", &[Where::eq("id", account_id)], set)
             .await?;
         Ok(())
     }
@@ -619,7 +735,7 @@ impl<'a> Store<'a> {
     /// Inserts a session.
     pub async fn create_session(&self, session: &Session) -> Result<Session, StorageError> {
         let row = self.row_with("session", session, &session.hidden)?;
-        self.session(self.insert(Model::Session, row).await?)
+        self.session(self.insert_row("session", row).await?)
     }
 
     /// The session with `token` and its user, in one read. Expired sessions are returned too;
@@ -670,21 +786,21 @@ impl<'a> Store<'a> {
         set: Row,
     ) -> Result<Option<Session>, StorageError> {
         let row = self
-            .update_row(Model::Session, &[Where::eq("token", token)], set)
+            .update_row("session", &[Where::eq("token", token)], set)
             .await?;
         row.map(|r| self.session(r)).transpose()
     }
 
     /// Deletes the session with `token`.
     pub async fn delete_session(&self, token: &str) -> Result<u64, StorageError> {
-        self.delete_rows(Model::Session, &[Where::eq("token", token)])
+        self.delete_rows("session", &[Where::eq("token", token)])
             .await
     }
 
     /// Deletes the session with `token` if it belongs to `user_id`.
     pub async fn delete_session_of(&self, user_id: &str, token: &str) -> Result<u64, StorageError> {
         let filter = [Where::eq("token", token), Where::eq("userId", user_id)];
-        self.delete_rows(Model::Session, &filter).await
+        self.delete_rows("session", &filter).await
     }
 
     /// Deletes every session of a user, except the one with token `keep` when given.
@@ -697,17 +813,17 @@ impl<'a> Store<'a> {
         if let Some(token) = keep {
             filter.push(Where::new("token", Op::Ne, token));
         }
-        self.delete_rows(Model::Session, &filter).await
+        self.delete_rows("session", &filter).await
     }
 
     /// Deletes a user with its sessions and accounts; whether the user existed. Run it in a
     /// transaction ([`Tx`]), so a refusal part-way deletes nothing.
     pub async fn delete_user(&self, user_id: &str) -> Result<bool, StorageError> {
         let owned = [Where::eq("userId", user_id)];
-        self.delete_rows(Model::Session, &owned).await?;
-        self.delete_rows(Model::Account, &owned).await?;
+        self.delete_rows("session", &owned).await?;
+        self.delete_rows("account", &owned).await?;
         let deleted = self
-            .delete_rows(Model::User, &[Where::eq("id", user_id)])
+            .delete_rows("user", &[Where::eq("id", user_id)])
             .await?;
         Ok(deleted > 0)
     }
@@ -718,7 +834,7 @@ impl<'a> Store<'a> {
         verification: &Verification,
     ) -> Result<Verification, StorageError> {
         let row = self.row_of("verification", verification)?;
-        self.insert(Model::Verification, row)
+        self.insert_row("verification", row)
             .await?
             .decode("verification")
     }
@@ -753,7 +869,7 @@ impl<'a> Store<'a> {
     ) -> Result<bool, StorageError> {
         let deleted = self
             .delete_rows(
-                Model::Verification,
+                "verification",
                 &[
                     Where::eq("id", verification.id.as_str()),
                     Where::eq("identifier", verification.identifier.as_str()),
@@ -769,20 +885,20 @@ impl<'a> Store<'a> {
 
     /// Deletes every verification row with `identifier`; returns how many.
     pub async fn delete_verifications(&self, identifier: &str) -> Result<u64, StorageError> {
-        self.delete_rows(Model::Verification, &[Where::eq("identifier", identifier)])
+        self.delete_rows("verification", &[Where::eq("identifier", identifier)])
             .await
     }
 
     /// Deletes every verification row matching `filter` (a plugin's family of rows, say);
     /// returns how many.
     pub async fn delete_verifications_where(&self, filter: &[Where]) -> Result<u64, StorageError> {
-        self.delete_rows(Model::Verification, filter).await
+        self.delete_rows("verification", filter).await
     }
 
     /// Deletes every verification row that has expired; returns how many.
     pub async fn delete_expired_verifications(&self) -> Result<u64, StorageError> {
         self.delete_rows(
-            Model::Verification,
+            "verification",
             &[Where::new("expiresAt", Op::Lt, crate::time::now())],
         )
         .await

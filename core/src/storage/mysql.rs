@@ -121,7 +121,7 @@ fn prepare(sql: Sql) -> Result<(String, MySqlArguments), StorageError> {
             (Value::Date(d), _) => args.add(d),
             (Value::Json(j), _) => args.add(j.to_string()),
         };
-        r.map_err(|e| StorageError::Database(sqlx::Error::Encode(e)))?;
+        r.map_err(StorageError::Backend)?;
     }
     Ok((sql.text, args))
 }

@@ -123,7 +123,7 @@ fn prepare(sql: Sql) -> Result<(String, PgArguments), StorageError> {
             (Value::Date(d), _) => args.add(d),
             (Value::Json(j), _) => args.add(sqlx::types::Json(j)),
         };
-        r.map_err(|e| StorageError::Database(sqlx::Error::Encode(e)))?;
+        r.map_err(StorageError::Backend)?;
     }
     Ok((sql.text, args))
 }

@@ -207,7 +207,7 @@ fn prepare(sql: Sql) -> Result<(String, SqliteArguments<'static>), StorageError>
             Bound::Int(i) => args.add(i),
             Bound::Real(f) => args.add(f),
         };
-        r.map_err(|e| StorageError::Database(sqlx::Error::Encode(e)))?;
+        r.map_err(StorageError::Backend)?;
     }
     Ok((sql.text, args))
 }

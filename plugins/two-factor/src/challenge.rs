@@ -68,7 +68,7 @@ fn dropping_challenge(ctx: &Ctx, err: ApiError) -> ApiError {
 }
 
 pub(crate) fn two_factor_enabled(user: &User) -> bool {
-    user.extra.get("twoFactorEnabled") == Some(&serde_json::Value::Bool(true))
+    user.get(row::TWO_FACTOR_ENABLED) == Some(true)
 }
 
 /// A verification row of this plugin, created now.
@@ -157,7 +157,7 @@ async fn intercept_sign_in(
 
     let mut methods = Vec::new();
     if !shared.options.totp.disable {
-        let row = row::find(auth.adapter(), user_id).await?;
+        let row = row::find(ctx.store(), user_id).await?;
         if row.is_some_and(|r| r.is_verified()) {
             methods.push("totp");
         }
@@ -469,7 +469,7 @@ pub(crate) async fn check_lock(
             codes::ACCOUNT_TEMPORARILY_LOCKED,
         )),
         Some(_) => {
-            row::reset_failures(ctx.auth().adapter(), row).await?;
+            row::reset_failures(ctx.store(), row).await?;
             Ok(())
         }
         None => Ok(()),
@@ -485,7 +485,7 @@ pub(crate) async fn record_failure(
     let lockout = &shared.options.account_lockout;
     if lockout.enabled {
         row::record_failure(
-            ctx.auth().adapter(),
+            ctx.store(),
             row,
             lockout.max_failed_attempts,
             std::time::Duration::from_secs(lockout.duration_seconds),

@@ -49,7 +49,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use portcullis::email::EmailTemplate;
-use portcullis::schema::{DefaultValue, Field, FieldType, OnDelete, Table};
+use portcullis::schema::DefaultValue;
+use portcullis::storage::Record as _;
 use portcullis::storage::User;
 use portcullis::{
     ApiError, ApiRequest, BoxFuture, Endpoint, Error, ErrorCode, Hook, Plugin, PluginFactory,
@@ -267,43 +268,12 @@ impl Plugin for TwoFactor {
     }
 
     fn schema(&self) -> SchemaPatch {
-        let table = &self.options.two_factor_table;
-        let mut t = Table::new(
-            row::MODEL,
-            vec![
-                Field::new("secret", FieldType::String).hidden().index(),
-                Field::new("backupCodes", FieldType::String).hidden(),
-                Field::new("userId", FieldType::String)
-                    .hidden()
-                    .index()
-                    .references("user", "id", OnDelete::Cascade),
-                Field::new("verified", FieldType::Boolean)
-                    .optional()
-                    .server_only()
-                    .default_value(DefaultValue::Bool(true)),
-                Field::new("failedVerificationCount", FieldType::Number)
-                    .optional()
-                    .server_only()
-                    .hidden()
-                    .default_value(DefaultValue::Int(0)),
-                Field::new("lockedUntil", FieldType::Date)
-                    .optional()
-                    .server_only()
-                    .hidden(),
-                // Not in Better Auth: the last TOTP time step accepted, so a code is
-                // accepted once. Better Auth ignores the extra column.
-                Field::new("lastTotpStep", FieldType::Number)
-                    .optional()
-                    .server_only()
-                    .hidden()
-                    .bigint(),
-            ],
-        );
-        t.table = table.clone();
+        let mut t = row::TwoFactorRow::table();
+        t.table = self.options.two_factor_table.clone();
         SchemaPatch::default().table(t).field(
             "user",
-            Field::new("twoFactorEnabled", FieldType::Boolean)
-                .optional()
+            row::TWO_FACTOR_ENABLED
+                .field()
                 .server_only()
                 .default_value(DefaultValue::Bool(false)),
         )

@@ -154,15 +154,15 @@ async fn switch_and_rotate(
     let user = store
         .update_user(
             &current.user.id,
-            Row::new().with("twoFactorEnabled", enabled),
+            Row::new().with(row::TWO_FACTOR_ENABLED.name(), enabled),
         )
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     match row_change {
         RowChange::Keep => {}
-        RowChange::Verify(id) => row::set_verified(tx.adapter(), id).await?,
+        RowChange::Verify(id) => row::set_verified(tx.store(), id).await?,
         RowChange::Delete => {
-            row::delete(tx.adapter(), &user.id).await?;
+            row::delete(tx.store(), &user.id).await?;
             challenge::forget_devices(store, &user.id, None).await?;
         }
     }
@@ -255,7 +255,7 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         return Err(totp_not_configured());
     }
     let user = &current.user;
-    if row::find(auth.adapter(), &user.id)
+    if row::find(ctx.store(), &user.id)
         .await?
         .is_some_and(|r| r.is_verified())
     {
@@ -265,7 +265,7 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let (codes, sealed) = new_codes(&ctx, &shared);
     let skip = shared.options.skip_verification_on_enable;
     row::upsert(
-        auth.adapter(),
+        ctx.store(),
         &user.id,
         &auth.secret().encrypt(&secret),
         &sealed,
@@ -318,7 +318,7 @@ async fn get_totp_uri(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         return Err(totp_not_configured());
     }
     // Better Auth's order: the user's TOTP row, then the password.
-    let row = row::find(ctx.auth().adapter(), &current.user.id)
+    let row = row::find(ctx.store(), &current.user.id)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
     confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
@@ -401,7 +401,7 @@ async fn finish_attempt(
     attempt.settle(ctx, outcome == Outcome::Failed).await?;
     match (outcome, row) {
         (Outcome::Failed, Some(row)) => record_failure(ctx, shared, row).await,
-        (Outcome::Passed, Some(row)) => Ok(row::reset_failures(ctx.auth().adapter(), row).await?),
+        (Outcome::Passed, Some(row)) => Ok(row::reset_failures(ctx.store(), row).await?),
         _ => Ok(()),
     }
 }
@@ -415,7 +415,7 @@ async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
     let auth = ctx.auth();
-    let row = row::find(auth.adapter(), &who.user().id)
+    let row = row::find(ctx.store(), &who.user().id)
         .await?
         .filter(|r| r.is_verified() || !who.is_challenge())
         .ok_or_else(|| ApiError::bad_request(codes::TOTP_NOT_ENABLED))?;
@@ -437,7 +437,7 @@ async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         // field existed count as confirmed for sign-in, but still finish enrolment here.
         if row.verified != Some(true) {
             if challenge::two_factor_enabled(&current.user) {
-                row::set_verified(auth.adapter(), &row.id).await?;
+                row::set_verified(ctx.store(), &row.id).await?;
             } else {
                 let (session, user, dont_remember) =
                     switch_and_rotate(&ctx, current, true, RowChange::Verify(&row.id)).await?;
@@ -466,7 +466,7 @@ async fn totp_matches(
         .ok_or_else(|| internal("stored TOTP secret is unusable", "bad base32"))?;
     let now = u64::try_from(portcullis::time::now().timestamp()).unwrap_or(0);
     match generator.matching_step(code, now) {
-        Some(step) => Ok(row::claim_totp_step(ctx.auth().adapter(), &row.id, step).await?),
+        Some(step) => Ok(row::claim_totp_step(ctx.store(), &row.id, step).await?),
         None => Ok(false),
     }
 }
@@ -500,7 +500,7 @@ async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
     let auth = ctx.auth();
-    let row = row::find(auth.adapter(), &who.user().id).await?;
+    let row = row::find(ctx.store(), &who.user().id).await?;
     let attempt = start_attempt(&ctx, &shared, &who, row.as_ref()).await?;
     let checked = otp_matches(&ctx, &shared, &who, body.code.trim()).await;
     let outcome = match &checked {
@@ -567,7 +567,7 @@ async fn otp_matches(
 async fn verify_backup_code(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
-    let row = row::find(ctx.auth().adapter(), &who.user().id)
+    let row = row::find(ctx.store(), &who.user().id)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::BACKUP_CODES_NOT_ENABLED))?;
     let attempt = start_attempt(&ctx, &shared, &who, Some(&row)).await?;
@@ -610,7 +610,7 @@ async fn use_backup_code(
     };
     codes.remove(i);
     let sealed = backup::seal(&codes, shared.options.backup_codes.store, auth.secret());
-    if !row::swap_backup_codes(auth.adapter(), &row.id, &row.backup_codes, &sealed).await? {
+    if !row::swap_backup_codes(ctx.store(), &row.id, &row.backup_codes, &sealed).await? {
         return Err(ApiError::without_code(
             StatusCode::CONFLICT,
             "Failed to verify backup code. Please try again.",
@@ -629,12 +629,11 @@ async fn generate_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         return Err(not_enabled());
     }
     confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
-    let auth = ctx.auth();
-    let row = row::find(auth.adapter(), &current.user.id)
+    let row = row::find(ctx.store(), &current.user.id)
         .await?
         .ok_or_else(not_enabled)?;
     let (codes, sealed) = new_codes(&ctx, &shared);
-    row::set_backup_codes(auth.adapter(), &row.id, &sealed).await?;
+    row::set_backup_codes(ctx.store(), &row.id, &sealed).await?;
     Ok(Reply::json(json!({ "status": true, "backupCodes": codes })))
 }
 
@@ -651,7 +650,7 @@ async fn view_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     };
-    let row = row::find(ctx.auth().adapter(), &user_id)
+    let row = row::find(ctx.store(), &user_id)
         .await?
         .ok_or_else(|| ApiError::bad_request(codes::BACKUP_CODES_NOT_ENABLED))?;
     let codes = backup::open(

@@ -1,29 +1,42 @@
 //! The `twoFactor` row (one per user) and its reads and writes.
 
 use chrono::{DateTime, Utc};
-use portcullis::storage::{Adapter, Op, Row, StorageError, Value, Where};
-use portcullis::time::serde_iso;
-use serde::Deserialize;
+use portcullis::schema::{DefaultValue, OnDelete};
+use portcullis::storage::{FieldKey, Op, Row, StorageError, Store, Value, Where};
 
 /// The logical model name.
 pub(crate) const MODEL: &str = "twoFactor";
 
-/// A user's two-factor settings. `secret` and `backup_codes` are as stored (encrypted).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TwoFactorRow {
-    pub(crate) id: String,
-    pub(crate) secret: String,
-    pub(crate) backup_codes: String,
-    #[allow(dead_code)]
-    pub(crate) user_id: String,
-    /// `None` on rows older than the field: they count as verified.
-    #[serde(default)]
-    pub(crate) verified: Option<bool>,
-    #[serde(default)]
-    pub(crate) failed_verification_count: Option<i64>,
-    #[serde(default, with = "serde_iso::option")]
-    pub(crate) locked_until: Option<DateTime<Utc>>,
+/// Whether the user has turned two-factor authentication on (a field on `user`).
+pub(crate) const TWO_FACTOR_ENABLED: FieldKey<bool> = FieldKey::optional("twoFactorEnabled");
+
+portcullis::record! {
+    /// A user's two-factor settings. `secret` and `backup_codes` are as stored (encrypted).
+    #[derive(Debug, Clone)]
+    pub(crate) struct TwoFactorRow in "twoFactor" {
+        pub(crate) id: String = "id",
+        pub(crate) secret: String = "secret".hidden().index(),
+        pub(crate) backup_codes: String = "backupCodes".hidden(),
+        pub(crate) user_id: String = "userId"
+            .hidden()
+            .index()
+            .references("user", "id", OnDelete::Cascade),
+        /// `None` on rows older than the field: they count as verified.
+        pub(crate) verified: Option<bool> = "verified"
+            .server_only()
+            .default_value(DefaultValue::Bool(true)),
+        pub(crate) failed_verification_count: Option<i64> = "failedVerificationCount"
+            .server_only()
+            .hidden()
+            .default_value(DefaultValue::Int(0)),
+        pub(crate) locked_until: Option<DateTime<Utc>> = "lockedUntil".server_only().hidden(),
+        // Not in Better Auth: the last TOTP time step accepted, so a code is accepted once.
+        // Better Auth ignores the extra column.
+        pub(crate) last_totp_step: Option<i64> = "lastTotpStep"
+            .server_only()
+            .hidden()
+            .bigint(),
+    }
 }
 
 impl TwoFactorRow {
@@ -35,18 +48,15 @@ impl TwoFactorRow {
 
 /// The row of `user_id`.
 pub(crate) async fn find(
-    db: &dyn Adapter,
+    db: Store<'_>,
     user_id: &str,
 ) -> Result<Option<TwoFactorRow>, StorageError> {
-    db.find_one(MODEL, &[Where::eq("userId", user_id)])
-        .await?
-        .map(|r| r.decode(MODEL))
-        .transpose()
+    db.find(&[Where::eq("userId", user_id)]).await
 }
 
 /// Stores a new secret and backup codes for `user_id`, replacing what was there.
 pub(crate) async fn upsert(
-    db: &dyn Adapter,
+    db: Store<'_>,
     user_id: &str,
     secret: &str,
     backup_codes: &str,
@@ -69,11 +79,11 @@ pub(crate) async fn upsert(
 }
 
 /// Marks the secret confirmed.
-pub(crate) async fn set_verified(db: &dyn Adapter, id: &str) -> Result<(), StorageError> {
+pub(crate) async fn set_verified(db: Store<'_>, id: &str) -> Result<(), StorageError> {
     update_by_id(db, id, Row::new().with("verified", true)).await
 }
 
-async fn update_by_id(db: &dyn Adapter, id: &str, set: Row) -> Result<(), StorageError> {
+async fn update_by_id(db: Store<'_>, id: &str, set: Row) -> Result<(), StorageError> {
     db.update_many(MODEL, &[Where::eq("id", id)], set)
         .await
         .map(|_| ())
@@ -82,7 +92,7 @@ async fn update_by_id(db: &dyn Adapter, id: &str, set: Row) -> Result<(), Storag
 /// Replaces the backup codes if they are still `expected` (compare-and-set): `false` when
 /// another request changed them first.
 pub(crate) async fn swap_backup_codes(
-    db: &dyn Adapter,
+    db: Store<'_>,
     id: &str,
     expected: &str,
     new: &str,
@@ -99,7 +109,7 @@ pub(crate) async fn swap_backup_codes(
 
 /// Replaces the backup codes.
 pub(crate) async fn set_backup_codes(
-    db: &dyn Adapter,
+    db: Store<'_>,
     id: &str,
     codes: &str,
 ) -> Result<(), StorageError> {
@@ -109,7 +119,7 @@ pub(crate) async fn set_backup_codes(
 /// Records that the TOTP code of `step` was used, if no code of that step or a later one
 /// was: `false` means the code is a replay. Atomic however many requests race.
 pub(crate) async fn claim_totp_step(
-    db: &dyn Adapter,
+    db: Store<'_>,
     id: &str,
     step: u64,
 ) -> Result<bool, StorageError> {
@@ -139,7 +149,7 @@ pub(crate) async fn claim_totp_step(
 }
 
 /// Deletes the row of `user_id`.
-pub(crate) async fn delete(db: &dyn Adapter, user_id: &str) -> Result<(), StorageError> {
+pub(crate) async fn delete(db: Store<'_>, user_id: &str) -> Result<(), StorageError> {
     db.delete_many(MODEL, &[Where::eq("userId", user_id)])
         .await
         .map(|_| ())
@@ -148,7 +158,7 @@ pub(crate) async fn delete(db: &dyn Adapter, user_id: &str) -> Result<(), Storag
 /// Records one failed verification: counts it, and locks until `now + duration` when the
 /// count reaches `max`.
 pub(crate) async fn record_failure(
-    db: &dyn Adapter,
+    db: Store<'_>,
     row: &TwoFactorRow,
     max: i64,
     duration: std::time::Duration,
@@ -186,10 +196,7 @@ pub(crate) async fn record_failure(
 }
 
 /// Clears the failure count and any lock.
-pub(crate) async fn reset_failures(
-    db: &dyn Adapter,
-    row: &TwoFactorRow,
-) -> Result<(), StorageError> {
+pub(crate) async fn reset_failures(db: Store<'_>, row: &TwoFactorRow) -> Result<(), StorageError> {
     if row.failed_verification_count.unwrap_or(0) == 0 && row.locked_until.is_none() {
         return Ok(());
     }
@@ -199,9 +206,6 @@ pub(crate) async fn reset_failures(
     update_by_id(db, &row.id, set).await
 }
 
-async fn find_by_id(db: &dyn Adapter, id: &str) -> Result<Option<TwoFactorRow>, StorageError> {
-    db.find_one(MODEL, &[Where::eq("id", id)])
-        .await?
-        .map(|r| r.decode(MODEL))
-        .transpose()
+async fn find_by_id(db: Store<'_>, id: &str) -> Result<Option<TwoFactorRow>, StorageError> {
+    db.find(&[Where::eq("id", id)]).await
 }
