@@ -9,19 +9,43 @@ use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-/// A machine-readable error code with its default human message, e.g. `INVALID_EMAIL`.
+/// A machine-readable error code with its default human message and HTTP status, e.g.
+/// `INVALID_EMAIL` (400). Plugins declare theirs as `const`s; `ApiError::from(CODE)` answers
+/// with the code's default status, [`ApiError::new`] with another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErrorCode {
     /// The code as it appears on the wire (`"code"` in the JSON body).
     pub code: &'static str,
     /// The default message (`"message"` in the JSON body).
     pub message: &'static str,
+    /// The status an error with this code is answered with unless its call site says
+    /// otherwise.
+    pub status: StatusCode,
 }
 
 impl ErrorCode {
-    /// Declares an error code. Plugins use this for their own `const`s.
+    /// Declares an error code answered 400 by default. Plugins use this for their own
+    /// `const`s.
     pub const fn new(code: &'static str, message: &'static str) -> Self {
-        Self { code, message }
+        Self {
+            code,
+            message,
+            status: StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The same code with another default status.
+    pub const fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    /// The error with the code's default status and message.
+    fn from(code: ErrorCode) -> Self {
+        ApiError::new(code.status, code)
     }
 }
 
@@ -29,11 +53,14 @@ impl ErrorCode {
 pub mod codes {
     use super::ErrorCode;
 
+    use http::StatusCode;
+
     macro_rules! codes {
-        ($($name:ident => $msg:literal,)*) => {
+        ($($name:ident => $msg:literal $(@ $status:ident)?,)*) => {
             $(
                 #[doc = $msg]
-                pub const $name: ErrorCode = ErrorCode::new(stringify!($name), $msg);
+                pub const $name: ErrorCode = ErrorCode::new(stringify!($name), $msg)
+                    $(.with_status(StatusCode::$status))?;
             )*
             /// Every code in this module, for listing and lookups.
             pub const ALL: &[ErrorCode] = &[$($name),*];
@@ -41,40 +68,40 @@ pub mod codes {
     }
 
     codes! {
-        USER_NOT_FOUND => "User not found",
-        FAILED_TO_CREATE_USER => "Failed to create user",
-        FAILED_TO_CREATE_SESSION => "Failed to create session",
-        FAILED_TO_UPDATE_USER => "Failed to update user",
-        FAILED_TO_GET_SESSION => "Failed to get session",
+        USER_NOT_FOUND => "User not found" @ NOT_FOUND,
+        FAILED_TO_CREATE_USER => "Failed to create user" @ UNPROCESSABLE_ENTITY,
+        FAILED_TO_CREATE_SESSION => "Failed to create session" @ INTERNAL_SERVER_ERROR,
+        FAILED_TO_UPDATE_USER => "Failed to update user" @ INTERNAL_SERVER_ERROR,
+        FAILED_TO_GET_SESSION => "Failed to get session" @ INTERNAL_SERVER_ERROR,
         INVALID_PASSWORD => "Invalid password",
         INVALID_EMAIL => "Invalid email",
-        INVALID_EMAIL_OR_PASSWORD => "Invalid email or password",
+        INVALID_EMAIL_OR_PASSWORD => "Invalid email or password" @ UNAUTHORIZED,
         INVALID_USER => "Invalid user",
         INVALID_TOKEN => "Invalid token",
         TOKEN_EXPIRED => "Token expired",
-        EMAIL_NOT_VERIFIED => "Email not verified",
+        EMAIL_NOT_VERIFIED => "Email not verified" @ FORBIDDEN,
         PASSWORD_TOO_SHORT => "Password too short",
         PASSWORD_TOO_LONG => "Password too long",
-        USER_ALREADY_EXISTS => "User already exists.",
-        USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL => "User already exists. Use another email.",
+        USER_ALREADY_EXISTS => "User already exists." @ UNPROCESSABLE_ENTITY,
+        USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL => "User already exists. Use another email." @ UNPROCESSABLE_ENTITY,
         EMAIL_CAN_NOT_BE_UPDATED => "Email can not be updated",
         CREDENTIAL_ACCOUNT_NOT_FOUND => "Credential account not found",
         CHANGE_EMAIL_DISABLED => "Change email is disabled",
         FAILED_TO_GET_USER_INFO => "Failed to get user info",
-        SESSION_EXPIRED => "Session expired. Re-authenticate to perform this action.",
+        SESSION_EXPIRED => "Session expired. Re-authenticate to perform this action." @ UNAUTHORIZED,
         ACCOUNT_NOT_FOUND => "Account not found",
-        SESSION_NOT_FRESH => "Session is not fresh",
+        SESSION_NOT_FRESH => "Session is not fresh" @ FORBIDDEN,
         VERIFICATION_EMAIL_NOT_ENABLED => "Verification email isn't enabled",
         EMAIL_ALREADY_VERIFIED => "Email is already verified",
         EMAIL_MISMATCH => "Email mismatch",
-        FAILED_TO_CREATE_VERIFICATION => "Unable to create verification",
-        INVALID_ORIGIN => "Invalid origin",
-        MISSING_OR_NULL_ORIGIN => "Missing or null Origin",
-        INVALID_CALLBACK_URL => "Invalid callbackURL",
-        INVALID_REDIRECT_URL => "Invalid redirectURL",
-        INVALID_ERROR_CALLBACK_URL => "Invalid errorCallbackURL",
-        INVALID_NEW_USER_CALLBACK_URL => "Invalid newUserCallbackURL",
-        CROSS_SITE_NAVIGATION_LOGIN_BLOCKED => "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+        FAILED_TO_CREATE_VERIFICATION => "Unable to create verification" @ INTERNAL_SERVER_ERROR,
+        INVALID_ORIGIN => "Invalid origin" @ FORBIDDEN,
+        MISSING_OR_NULL_ORIGIN => "Missing or null Origin" @ FORBIDDEN,
+        INVALID_CALLBACK_URL => "Invalid callbackURL" @ FORBIDDEN,
+        INVALID_REDIRECT_URL => "Invalid redirectURL" @ FORBIDDEN,
+        INVALID_ERROR_CALLBACK_URL => "Invalid errorCallbackURL" @ FORBIDDEN,
+        INVALID_NEW_USER_CALLBACK_URL => "Invalid newUserCallbackURL" @ FORBIDDEN,
+        CROSS_SITE_NAVIGATION_LOGIN_BLOCKED => "Cross-site navigation login blocked. This request appears to be a CSRF attack." @ FORBIDDEN,
         FIELD_NOT_ALLOWED => "Field not allowed to be set",
         VALIDATION_ERROR => "Validation Error",
         MISSING_FIELD => "Field is required",
@@ -82,11 +109,11 @@ pub mod codes {
         BODY_MUST_BE_AN_OBJECT => "Body must be an object",
         PASSWORD_ALREADY_SET => "User already has a password set",
         BAD_REQUEST => "Bad request",
-        UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
-        PAYLOAD_TOO_LARGE => "Request body is too large",
-        UNAUTHORIZED => "Unauthorized",
-        NOT_FOUND => "Not found",
-        INTERNAL_SERVER_ERROR => "Internal server error",
+        UNSUPPORTED_MEDIA_TYPE => "Unsupported media type" @ UNSUPPORTED_MEDIA_TYPE,
+        PAYLOAD_TOO_LARGE => "Request body is too large" @ PAYLOAD_TOO_LARGE,
+        UNAUTHORIZED => "Unauthorized" @ UNAUTHORIZED,
+        NOT_FOUND => "Not found" @ NOT_FOUND,
+        INTERNAL_SERVER_ERROR => "Internal server error" @ INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -212,6 +212,185 @@ impl Endpoint {
     }
 }
 
+/// A typed JSON body or reply. As a handler's last argument (see [`Handlers`]) it is the
+/// request body deserialised (a body that does not fit is answered 400 `VALIDATION_ERROR`
+/// before the handler runs); as what a handler returns, a 200 whose JSON is `T` serialised,
+/// keys in field order (so a struct with Better Auth's key order answers with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+/// What a handler may return: a [`Reply`] as it is, or [`Json`] of anything `Serialize`.
+pub trait IntoReply {
+    /// The reply to answer with.
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Reply {
+    fn into_reply(self) -> Reply {
+        self
+    }
+}
+
+impl<T: serde::Serialize> IntoReply for Json<T> {
+    fn into_reply(self) -> Reply {
+        Reply::json(self.0)
+    }
+}
+
+/// An endpoint handler of a plugin whose state is `S`: an async function of the state and
+/// the request, `(Arc<S>, Ctx)`, or of the state, the request and its typed body,
+/// `(Arc<S>, Ctx, Json<B>)`, returning `Result<impl IntoReply, ApiError>`. `M` only tells
+/// the two forms apart; it is inferred.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an endpoint handler for state `{S}`",
+    note = "a handler is an async fn(Arc<{S}>, Ctx) or async fn(Arc<{S}>, Ctx, Json<Body>) returning Result<Reply or Json<T>, ApiError>"
+)]
+pub trait Handler<S, M>: Send + Sync + 'static {
+    /// Runs the handler.
+    fn call(&self, state: Arc<S>, ctx: Ctx) -> BoxFuture<'static, Result<Reply, ApiError>>;
+}
+
+/// Marks the `(Arc<S>, Ctx)` form of [`Handler`].
+#[derive(Debug)]
+pub enum StateAndCtx {}
+
+/// Marks the `(Arc<S>, Ctx, Json<B>)` form of [`Handler`].
+#[derive(Debug)]
+pub struct StateCtxAndBody<B>(std::marker::PhantomData<fn() -> B>);
+
+impl<S, F, Fut, R> Handler<S, StateAndCtx> for F
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Ctx) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ApiError>> + Send + 'static,
+    R: IntoReply,
+{
+    fn call(&self, state: Arc<S>, ctx: Ctx) -> BoxFuture<'static, Result<Reply, ApiError>> {
+        let fut = self(state, ctx);
+        Box::pin(async move { fut.await.map(IntoReply::into_reply) })
+    }
+}
+
+impl<S, F, Fut, R, B> Handler<S, StateCtxAndBody<B>> for F
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Ctx, Json<B>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ApiError>> + Send + 'static,
+    R: IntoReply,
+    B: serde::de::DeserializeOwned + Send + 'static,
+{
+    fn call(&self, state: Arc<S>, ctx: Ctx) -> BoxFuture<'static, Result<Reply, ApiError>> {
+        let body = ctx.body_or_empty::<B>();
+        let fut = body.map(|body| self(state, ctx, Json(body)));
+        Box::pin(async move { fut?.await.map(IntoReply::into_reply) })
+    }
+}
+
+/// Builds a plugin's endpoints and hooks around its state: each function gets `Arc<S>` as
+/// its first argument, so nothing is cloned into closures by hand.
+///
+/// ```
+/// use std::sync::Arc;
+/// use portcullis::plugin::{Handlers, Json};
+/// use portcullis::{ApiError, Ctx, Endpoint};
+///
+/// struct Greeter { greeting: String }
+///
+/// #[derive(serde::Deserialize)]
+/// struct Hello { name: String }
+///
+/// #[derive(serde::Serialize)]
+/// struct Greeting { message: String }
+///
+/// async fn hello(state: Arc<Greeter>, _ctx: Ctx, Json(body): Json<Hello>) -> Result<Json<Greeting>, ApiError> {
+///     Ok(Json(Greeting { message: format!("{}, {}", state.greeting, body.name) }))
+/// }
+///
+/// let on = Handlers::new(Greeter { greeting: "Hello".into() });
+/// let endpoints: Vec<Endpoint> = vec![on.post("hello", "/hello", hello)];
+/// # let _ = endpoints;
+/// ```
+#[derive(Debug)]
+pub struct Handlers<S> {
+    state: Arc<S>,
+}
+
+impl<S> Clone for Handlers<S> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> Handlers<S> {
+    /// Handlers around `state` (a value, or an `Arc` the plugin already holds).
+    pub fn new(state: impl Into<Arc<S>>) -> Self {
+        Self {
+            state: state.into(),
+        }
+    }
+
+    /// The state, shared.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// An endpoint answering `methods` at `path` (see [`Endpoint::new`]).
+    pub fn endpoint<M>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        methods: &[Method],
+        path: impl Into<Cow<'static, str>>,
+        handler: impl Handler<S, M>,
+    ) -> Endpoint {
+        let state = self.state.clone();
+        Endpoint::new(name, methods, path, move |ctx| {
+            handler.call(state.clone(), ctx)
+        })
+    }
+
+    /// A `GET` endpoint.
+    pub fn get<M>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        path: impl Into<Cow<'static, str>>,
+        handler: impl Handler<S, M>,
+    ) -> Endpoint {
+        self.endpoint(name, &[Method::GET], path, handler)
+    }
+
+    /// A `POST` endpoint.
+    pub fn post<M>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        path: impl Into<Cow<'static, str>>,
+        handler: impl Handler<S, M>,
+    ) -> Endpoint {
+        self.endpoint(name, &[Method::POST], path, handler)
+    }
+
+    /// A before hook (see [`Hook::before`]) that gets the state.
+    pub fn before<F, Fut>(&self, matcher: Matcher, f: F) -> Hook
+    where
+        F: Fn(Arc<S>, Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Before, ApiError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Hook::before(matcher, move |ctx| f(state.clone(), ctx))
+    }
+
+    /// An after hook (see [`Hook::after`]) that gets the state.
+    pub fn after<F, Fut>(&self, matcher: Matcher, f: F) -> Hook
+    where
+        F: Fn(Arc<S>, Ctx, Result<Reply, ApiError>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Reply, ApiError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        Hook::after(matcher, move |ctx, result| f(state.clone(), ctx, result))
+    }
+}
+
 /// Which endpoints a before/after hook applies to, by path pattern (`/sign-in/email`).
 #[derive(Clone)]
 pub enum Matcher {

@@ -289,7 +289,7 @@ impl Auth {
     pub fn signed_in_reply(
         &self,
         ctx: &Ctx,
-        body: serde_json::Value,
+        body: impl serde::Serialize,
         session: Session,
         user: User,
         dont_remember: bool,

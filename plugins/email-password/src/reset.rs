@@ -17,6 +17,7 @@ use std::time::Duration;
 use http::StatusCode;
 use portcullis::crypto::{random_string, ALPHANUMERIC};
 use portcullis::email::{Address, Message, RESET_PASSWORD};
+use portcullis::plugin::Handlers;
 use portcullis::storage::{Account, Verification};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
@@ -50,12 +51,12 @@ pub(crate) fn endpoints(
         on_password_reset,
         last_sweep: AtomicI64::new(0),
     });
-    let (a, b) = (shared.clone(), shared);
+    let on = Handlers::new(shared);
     vec![
-        Endpoint::post(
+        on.post(
             "requestPasswordReset",
             "/request-password-reset",
-            move |ctx| request_password_reset(ctx, a.clone()),
+            request_password_reset,
         )
         .body_shape(
             Shape::object()
@@ -68,19 +69,17 @@ pub(crate) fn endpoints(
             reset_password_callback,
         )
         .query_shape(Shape::object().field("callbackURL", Type::String)),
-        Endpoint::post("resetPassword", "/reset-password", move |ctx| {
-            reset_password(ctx, b.clone())
-        })
-        .body_shape(
-            Shape::object()
-                .field("newPassword", Type::String)
-                .optional_field("token", Type::String),
-        )
-        .query_shape(
-            Shape::object()
-                .optional()
-                .optional_field("token", Type::String),
-        ),
+        on.post("resetPassword", "/reset-password", reset_password)
+            .body_shape(
+                Shape::object()
+                    .field("newPassword", Type::String)
+                    .optional_field("token", Type::String),
+            )
+            .query_shape(
+                Shape::object()
+                    .optional()
+                    .optional_field("token", Type::String),
+            ),
     ]
 }
 
@@ -97,7 +96,7 @@ struct RequestBody {
 }
 
 /// `POST /request-password-reset`.
-async fn request_password_reset(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, ApiError> {
+async fn request_password_reset(shared: Arc<Reset>, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: RequestBody = ctx.body()?;
     if !is_valid_email(&body.email) {
         return Err(ApiError::validation("[body.email] Invalid email address"));
@@ -267,7 +266,7 @@ fn invalid_token() -> ApiError {
 }
 
 /// `POST /reset-password`.
-async fn reset_password(ctx: Ctx, shared: Arc<Reset>) -> Result<Reply, ApiError> {
+async fn reset_password(shared: Arc<Reset>, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: ResetBody = ctx.body()?;
     let token = body
         .token

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use http::{header, HeaderValue, StatusCode};
+use portcullis::plugin::Handlers;
 use portcullis::storage::{Account, StorageError, User};
 use portcullis::validate::is_valid_email;
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
@@ -15,47 +16,39 @@ use crate::{codes, EmailPasswordOptions};
 type Opts = Arc<EmailPasswordOptions>;
 
 pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
-    let (a, b, c, d) = (opts.clone(), opts.clone(), opts.clone(), opts);
+    let on = Handlers::new(opts);
     vec![
-        Endpoint::post("signUpEmail", "/sign-up/email", move |ctx| {
-            sign_up(ctx, a.clone())
-        })
-        .accept_form()
-        .login()
-        .body_shape(
-            Shape::object_and_record()
-                .field("name", Type::String)
-                .field("email", Type::Email)
-                .field("password", Type::NonEmptyString)
-                .optional_field("image", Type::String)
-                .optional_field("callbackURL", Type::String)
-                .optional_field("rememberMe", Type::Boolean),
-        ),
-        Endpoint::post("signInEmail", "/sign-in/email", move |ctx| {
-            sign_in(ctx, b.clone())
-        })
-        .accept_form()
-        .login()
-        .body_shape(
-            Shape::object()
-                .field("email", Type::String)
-                .field("password", Type::String)
-                .optional_field("callbackURL", Type::String)
-                .optional_field("rememberMe", Type::Boolean),
-        ),
-        Endpoint::post("changePassword", "/change-password", move |ctx| {
-            change_password(ctx, c.clone())
-        })
-        .body_shape(
-            Shape::object()
-                .field("newPassword", Type::String)
-                .field("currentPassword", Type::String)
-                .optional_field("revokeOtherSessions", Type::Boolean),
-        ),
-        Endpoint::post("setPassword", "/set-password", move |ctx| {
-            set_password(ctx, d.clone())
-        })
-        .server_only(),
+        on.post("signUpEmail", "/sign-up/email", sign_up)
+            .accept_form()
+            .login()
+            .body_shape(
+                Shape::object_and_record()
+                    .field("name", Type::String)
+                    .field("email", Type::Email)
+                    .field("password", Type::NonEmptyString)
+                    .optional_field("image", Type::String)
+                    .optional_field("callbackURL", Type::String)
+                    .optional_field("rememberMe", Type::Boolean),
+            ),
+        on.post("signInEmail", "/sign-in/email", sign_in)
+            .accept_form()
+            .login()
+            .body_shape(
+                Shape::object()
+                    .field("email", Type::String)
+                    .field("password", Type::String)
+                    .optional_field("callbackURL", Type::String)
+                    .optional_field("rememberMe", Type::Boolean),
+            ),
+        on.post("changePassword", "/change-password", change_password)
+            .body_shape(
+                Shape::object()
+                    .field("newPassword", Type::String)
+                    .field("currentPassword", Type::String)
+                    .optional_field("revokeOtherSessions", Type::Boolean),
+            ),
+        on.post("setPassword", "/set-password", set_password)
+            .server_only(),
     ]
 }
 
@@ -130,7 +123,7 @@ fn additional_fields(ctx: &Ctx) -> Result<serde_json::Map<String, Value>, ApiErr
 }
 
 /// `POST /sign-up/email`.
-async fn sign_up(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     if !opts.enabled || opts.disable_sign_up {
         return Err(ApiError::bad_request(
             codes::EMAIL_PASSWORD_SIGN_UP_DISABLED,
@@ -268,7 +261,7 @@ fn invalid_credentials() -> ApiError {
 
 /// `POST /sign-in/email`. A wrong password, an unknown email and a user without a password
 /// all answer 401 `INVALID_EMAIL_OR_PASSWORD` after the same hashing work.
-async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     if !opts.enabled {
         return Err(ApiError::bad_request(codes::EMAIL_PASSWORD_DISABLED));
     }
@@ -344,7 +337,7 @@ async fn sign_in(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
         out.insert("url".into(), url.clone().into());
     }
     out.insert("user".into(), json!(user));
-    let mut reply = auth.signed_in_reply(&ctx, out.into(), session, user, dont_remember);
+    let mut reply = auth.signed_in_reply(&ctx, out, session, user, dont_remember);
     if let Some(url) = redirect_to.and_then(|u| HeaderValue::from_str(u).ok()) {
         reply.headers_mut().insert(header::LOCATION, url);
     }
@@ -371,7 +364,7 @@ struct SetPasswordBody {
 /// `setPassword` (server-side only, as in Better Auth; `POST /set-password` is 404 over HTTP):
 /// gives a user who signed up without one (a social sign-in, say) a password. A user who
 /// already has one gets 400 `PASSWORD_ALREADY_SET`: changing it needs the current password.
-async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+async fn set_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: SetPasswordBody = ctx.body()?;
     let current = ctx.require_sensitive_session().await?;
     check_length(&opts, &body.new_password)?;
@@ -397,7 +390,7 @@ async fn set_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
     Ok(Reply::json(json!({ "status": true })))
 }
 
-async fn change_password(ctx: Ctx, opts: Opts) -> Result<Reply, ApiError> {
+async fn change_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: ChangePasswordBody = ctx.body()?;
     let current = ctx.require_sensitive_session().await?;
     check_length(&opts, &body.new_password)?;

@@ -37,10 +37,11 @@ const CHALLENGED: [&str; 3] = [
 ];
 
 pub(crate) fn hooks(shared: Arc<Shared>) -> Vec<Hook> {
+    let on = portcullis::plugin::Handlers::new(shared);
     vec![
-        Hook::after(
+        on.after(
             Matcher::Paths(CHALLENGED.iter().map(|p| (*p).into()).collect()),
-            move |ctx, result| intercept_sign_in(ctx, result, shared.clone()),
+            intercept_sign_in,
         ),
         Hook::after(
             Matcher::Paths(vec![
@@ -97,9 +98,9 @@ pub(crate) fn from_now(s: u64) -> DateTime<Utc> {
 }
 
 async fn intercept_sign_in(
+    shared: Arc<Shared>,
     ctx: Ctx,
     result: Result<Reply, ApiError>,
-    shared: Arc<Shared>,
 ) -> Result<Reply, ApiError> {
     let mut reply = result?;
     let Some(new) = reply.new_session().cloned() else {

@@ -321,6 +321,8 @@ inventory::submit! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotpEnrollment {
+    /// Always `"totp"`.
+    pub method: String,
     /// `otpauth://totp/...`.
     #[serde(rename = "totpURI")]
     pub totp_uri: String,

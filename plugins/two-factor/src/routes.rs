@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use portcullis::password::PasswordCheck;
+use portcullis::plugin::Handlers;
 use portcullis::storage::{Row, Session, SessionAndUser, User};
 use portcullis::{codes as core, ApiError, Ctx, Endpoint, Reply};
 use portcullis::{Shape, Type};
@@ -12,17 +13,12 @@ use serde_json::json;
 
 use crate::challenge::{self, check_lock, record_failure, Attempt, Verifier};
 use crate::row::{self, TwoFactorRow};
-use crate::{backup, codes, otp, totp, Shared};
+use crate::{backup, codes, otp, totp, Shared, TotpEnrollment, Verified};
 
 type S = Arc<Shared>;
 
 pub(crate) fn endpoints(shared: S) -> Vec<Endpoint> {
-    macro_rules! post {
-        ($name:literal, $path:literal, $handler:ident) => {{
-            let s = shared.clone();
-            Endpoint::post($name, $path, move |ctx| $handler(ctx, s.clone()))
-        }};
-    }
+    let on = Handlers::new(shared.clone());
     // Better Auth's schemas: `password` is optional only with allowPasswordless.
     let password = |shape: Shape| {
         if shared.options.allow_passwordless {
@@ -33,47 +29,50 @@ pub(crate) fn endpoints(shared: S) -> Vec<Endpoint> {
     };
     let code = || Shape::object().field("code", Type::String);
     vec![
-        post!("enableTwoFactor", "/two-factor/enable", enable).body_shape(
-            password(Shape::object())
-                .field("method", Type::OneOf(&["otp", "totp"]))
-                .optional_field("issuer", Type::String),
-        ),
-        post!("disableTwoFactor", "/two-factor/disable", disable)
+        on.post("enableTwoFactor", "/two-factor/enable", enable)
+            .body_shape(
+                password(Shape::object())
+                    .field("method", Type::OneOf(&["otp", "totp"]))
+                    .optional_field("issuer", Type::String),
+            ),
+        on.post("disableTwoFactor", "/two-factor/disable", disable)
             .body_shape(password(Shape::object())),
-        post!("getTOTPURI", "/two-factor/get-totp-uri", get_totp_uri)
+        on.post("getTOTPURI", "/two-factor/get-totp-uri", get_totp_uri)
             .body_shape(password(Shape::object())),
-        post!("verifyTOTP", "/two-factor/verify-totp", verify_totp)
+        on.post("verifyTOTP", "/two-factor/verify-totp", verify_totp)
             .body_shape(code().optional_field("trustDevice", Type::Boolean)),
-        post!("sendTwoFactorOTP", "/two-factor/send-otp", send_otp).body_shape(
-            Shape::object()
-                .optional()
-                .optional_field("trustDevice", Type::Boolean),
-        ),
-        post!("verifyTwoFactorOTP", "/two-factor/verify-otp", verify_otp)
+        on.post("sendTwoFactorOTP", "/two-factor/send-otp", send_otp)
+            .body_shape(
+                Shape::object()
+                    .optional()
+                    .optional_field("trustDevice", Type::Boolean),
+            ),
+        on.post("verifyTwoFactorOTP", "/two-factor/verify-otp", verify_otp)
             .body_shape(code().optional_field("trustDevice", Type::Boolean)),
-        post!(
+        on.post(
             "verifyBackupCode",
             "/two-factor/verify-backup-code",
-            verify_backup_code
+            verify_backup_code,
         )
         .body_shape(
             code()
                 .optional_field("disableSession", Type::Boolean)
                 .optional_field("trustDevice", Type::Boolean),
         ),
-        post!(
+        on.post(
             "generateBackupCodes",
             "/two-factor/generate-backup-codes",
-            generate_backup_codes
+            generate_backup_codes,
         )
         .body_shape(password(Shape::object())),
-        post!(
+        on.post(
             "viewBackupCodes",
             "/two-factor/view-backup-codes",
-            view_backup_codes
+            view_backup_codes,
         )
         .server_only(),
-        post!("generateTOTP", "/totp/generate", generate_totp).server_only(),
+        on.post("generateTOTP", "/totp/generate", generate_totp)
+            .server_only(),
     ]
 }
 
@@ -237,7 +236,7 @@ struct EnableBody {
 }
 
 /// `POST /two-factor/enable {password, method?, issuer?}`.
-async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn enable(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: EnableBody = ctx.body()?;
     let current = ctx.require_session().await?;
     confirm_password(&ctx, &shared, &current.user.id, body.password.as_deref()).await?;
@@ -280,7 +279,11 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         t.digits,
         t.period,
     );
-    let out = json!({ "method": "totp", "totpURI": uri, "backupCodes": codes });
+    let out = TotpEnrollment {
+        method: "totp".into(),
+        totp_uri: uri,
+        backup_codes: codes,
+    };
     if skip && !challenge::two_factor_enabled(user) {
         let (session, user, dont_remember) =
             switch_and_rotate(&ctx, &current, true, RowChange::Keep).await?;
@@ -291,7 +294,7 @@ async fn enable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
 
 /// `POST /two-factor/disable {password}`: two-factor off, secret and backup codes deleted,
 /// every trusted device forgotten, session rotated.
-async fn disable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn disable(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body_or_empty()?;
     // Better Auth's sensitive session: the database's word, never the cookie cache.
     let current = ctx.require_sensitive_session().await?;
@@ -311,7 +314,7 @@ async fn disable(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
 }
 
 /// `POST /two-factor/get-totp-uri {password}`.
-async fn get_totp_uri(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn get_totp_uri(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body_or_empty()?;
     let current = ctx.require_session().await?;
     if shared.options.totp.disable {
@@ -408,7 +411,7 @@ async fn finish_attempt(
 
 /// `POST /two-factor/verify-totp {code, trustDevice?}`: completes a pending sign-in, or with
 /// a session confirms the secret (turning two-factor on at the first code).
-async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn verify_totp(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     if shared.options.totp.disable {
         return Err(totp_not_configured());
     }
@@ -443,7 +446,10 @@ async fn verify_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
                     switch_and_rotate(&ctx, current, true, RowChange::Verify(&row.id)).await?;
                 // Better Auth answers the pre-rotation token and user here; the new ones are
                 // what the cookie now carries, so they are what is answered.
-                let out = json!({ "token": session.token, "user": user });
+                let out = Verified {
+                    token: Some(session.token.clone()),
+                    user: user.clone(),
+                };
                 return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
             }
         }
@@ -473,7 +479,7 @@ async fn totp_matches(
 
 /// `POST /two-factor/send-otp`: mails (or hands to the callback) a one-time code for the
 /// pending sign-in or the session.
-async fn send_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn send_otp(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let auth = ctx.auth();
     if !shared.otp_available(auth) {
         return Err(
@@ -496,7 +502,7 @@ async fn send_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
 }
 
 /// `POST /two-factor/verify-otp {code, trustDevice?}`.
-async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn verify_otp(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
     let auth = ctx.auth();
@@ -517,7 +523,10 @@ async fn verify_otp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
         };
         let (session, user, dont_remember) =
             switch_and_rotate(&ctx, current, true, RowChange::Keep).await?;
-        let out = json!({ "token": session.token, "user": user });
+        let out = Verified {
+            token: Some(session.token.clone()),
+            user: user.clone(),
+        };
         return Ok(auth.signed_in_reply(&ctx, out, session, user, dont_remember));
     }
     who.complete(&ctx, &shared, body.trust_device == Some(true))
@@ -564,7 +573,7 @@ async fn otp_matches(
 
 /// `POST /two-factor/verify-backup-code {code, disableSession?, trustDevice?}`: each code
 /// works once.
-async fn verify_backup_code(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn verify_backup_code(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: CodeBody = ctx.body()?;
     let who = Verifier::of(&ctx).await?;
     let row = row::find(ctx.store(), &who.user().id)
@@ -620,7 +629,7 @@ async fn use_backup_code(
 }
 
 /// `POST /two-factor/generate-backup-codes {password}`: replaces every backup code.
-async fn generate_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn generate_backup_codes(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: PasswordBody = ctx.body_or_empty()?;
     let current = ctx.require_session().await?;
     // Better Auth's order: whether two-factor is on, then the password.
@@ -644,7 +653,7 @@ struct UserIdBody {
 }
 
 /// Server-side `viewBackupCodes {userId}`: the user's unused backup codes.
-async fn view_backup_codes(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn view_backup_codes(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: UserIdBody = ctx.body()?;
     let user_id = match body.user_id {
         serde_json::Value::String(s) => s,
@@ -668,7 +677,7 @@ struct SecretBody {
 }
 
 /// Server-side `generateTOTP {secret}`: the current code of a raw secret.
-async fn generate_totp(ctx: Ctx, shared: S) -> Result<Reply, ApiError> {
+async fn generate_totp(shared: S, ctx: Ctx) -> Result<Reply, ApiError> {
     if shared.options.totp.disable {
         return Err(totp_not_configured());
     }
