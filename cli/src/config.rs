@@ -518,9 +518,8 @@ impl Config {
         if let Some(p) = &self.base_path {
             builder = builder.base_path(p);
         }
-        // Linking the first-party plugins registers their factories.
-        let _ = portcullis_email_password::EmailPassword::default();
-        let _ = portcullis_two_factor::TwoFactor::default();
+        // The factories of every plugin crate linked into the binary; `link_first_party_plugins`
+        // in lib.rs keeps the first-party ones linked.
         for (name, options) in &self.plugins {
             builder = builder.plugin_arc(portcullis::plugin::build_plugin(name, options)?);
         }
