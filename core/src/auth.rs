@@ -668,9 +668,7 @@ impl Auth {
             via_http: true,
             session: OnceCell::new(),
             sensitive_session: OnceCell::new(),
-            pending_cookies: Default::default(),
-            settle: Default::default(),
-            session_refused: Default::default(),
+            shared: Default::default(),
         });
         let method = ctx.method().clone();
         let mut reply = match self.run(ctx.clone(), endpoint).await {
@@ -787,9 +785,7 @@ impl Auth {
             via_http: false,
             session: OnceCell::new(),
             sensitive_session: OnceCell::new(),
-            pending_cookies: Default::default(),
-            settle: Default::default(),
-            session_refused: Default::default(),
+            shared: Default::default(),
         })
     }
 }

@@ -36,16 +36,25 @@ pub(crate) struct CtxInner {
     pub(crate) via_http: bool,
     pub(crate) session: OnceCell<Resolved>,
     pub(crate) sensitive_session: OnceCell<Option<SessionAndUser>>,
-    /// `Set-Cookie`s decided while reading the session (shared by rewritten copies), merged
-    /// into the reply by the pipeline.
-    pub(crate) pending_cookies: Arc<Mutex<HeaderMap>>,
+    /// What every copy of this request's context shares (a before hook's rewrite included).
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The mutable state of one request, shared by its rewritten copies: one allocation.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// `Set-Cookie`s decided while reading the session, merged into the reply by the
+    /// pipeline.
+    pending_cookies: Mutex<HeaderMap>,
     /// What the session read left to write (an expired row to delete, a session to extend),
     /// done by the pipeline once the handler and its hooks are through: see
     /// [`Ctx::settle_session`].
-    pub(crate) settle: Arc<Mutex<Option<Settle>>>,
+    settle: Mutex<Option<Settle>>,
     /// Set when a fresh-session check refused the session it read (Better Auth's middleware
     /// refusing, rather than its handler).
-    pub(crate) session_refused: Arc<std::sync::atomic::AtomicBool>,
+    session_refused: std::sync::atomic::AtomicBool,
+    /// Plugins' values for this request: [`Ctx::request_local`].
+    locals: Mutex<http::Extensions>,
 }
 
 /// The writes a session read decided on, kept out of the read itself so that the read never
@@ -255,6 +264,25 @@ impl Ctx {
         self.inner.via_http
     }
 
+    /// This request's value of type `T`, made with `T::default()` on first use: what a
+    /// plugin's hooks (request hooks and database hooks alike) and endpoint share for the
+    /// length of one request, such as the sessions it created. Use a plugin-private type
+    /// with interior mutability (`Mutex<Vec<String>>`), so no other plugin can reach it.
+    pub fn request_local<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut locals = self
+            .inner
+            .shared
+            .locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = locals.get::<Arc<T>>() {
+            return found.clone();
+        }
+        let made = Arc::new(T::default());
+        locals.insert(made.clone());
+        made
+    }
+
     /// The signed session token from the request's session cookie, if it verifies.
     pub fn session_token(&self) -> Option<String> {
         self.signed_cookie(&self.inner.auth.cookies().session_token)
@@ -363,7 +391,12 @@ impl Ctx {
     }
 
     fn set_settle(&self, settle: Settle) {
-        *self.inner.settle.lock().unwrap_or_else(|e| e.into_inner()) = Some(settle);
+        *self
+            .inner
+            .shared
+            .settle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(settle);
     }
 
     /// Does what the request's session read left to write, once: deletes the expired row it
@@ -378,10 +411,12 @@ impl Ctx {
     pub(crate) async fn settle_session(&self) {
         let answer_ok = !self
             .inner
+            .shared
             .session_refused
             .load(std::sync::atomic::Ordering::Relaxed);
         let Some(settle) = self
             .inner
+            .shared
             .settle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -427,6 +462,7 @@ impl Ctx {
         let cache = self.inner.auth.cookies().session_data.clone();
         let mut pending = self
             .inner
+            .shared
             .pending_cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -460,6 +496,7 @@ impl Ctx {
     pub(crate) fn add_pending_cookie(&self, cookie: &SetCookie) {
         let mut pending = self
             .inner
+            .shared
             .pending_cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -471,6 +508,7 @@ impl Ctx {
     fn add_pending_cookies_of(&self, reply: &Reply) {
         let mut pending = self
             .inner
+            .shared
             .pending_cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -485,6 +523,7 @@ impl Ctx {
         let pending: Vec<HeaderValue> = {
             let mut p = self
                 .inner
+                .shared
                 .pending_cookies
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
@@ -539,6 +578,7 @@ impl Ctx {
             let age = crate::time::now() - s.session.created_at;
             if age.to_std().unwrap_or_default() >= fresh_age {
                 self.inner
+                    .shared
                     .session_refused
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(ApiError::new(

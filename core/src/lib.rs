@@ -65,6 +65,8 @@ mod routes;
 pub mod schema;
 mod session;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 pub mod validate;
 
@@ -85,9 +87,16 @@ pub use storage::{DbHook, Model};
 /// A boxed, sendable future: what object-safe async methods in this crate return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Re-exports plugin crates need, so they depend on `portcullis` alone.
+/// The crates a plugin's code meets in Portcullis's own signatures, re-exported at the
+/// versions the engine uses, so a plugin may depend on `portcullis` alone: [`http`] (requests,
+/// headers, statuses), [`serde`] and [`serde_json`] (bodies; derive with
+/// `#[serde(crate = "portcullis::deps::serde")]`), [`chrono`] (timestamps in rows),
+/// [`tracing`] (logs) and [`inventory`] (registering a [`PluginFactory`]).
 pub mod deps {
+    pub use chrono;
     pub use http;
     pub use inventory;
+    pub use serde;
     pub use serde_json;
+    pub use tracing;
 }

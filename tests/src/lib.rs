@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use portcullis::callbacks::UserCallback;
 use portcullis::storage::{Row, Where};
+pub use portcullis::testing::{CookieJar, TestResponse};
 use portcullis::{Auth, AuthBuilder};
 use portcullis_email_password::EmailPassword;
 use serde_json::{json, Value};
@@ -123,7 +124,7 @@ impl TestApp {
             _ => None,
         };
         let url = match &server {
-            Some(db) => db.url.clone(),
+            Some(db) => db.url().to_owned(),
             None => format!("sqlite://{}", file.display()),
         };
         let builder = Auth::builder()
@@ -159,7 +160,7 @@ impl TestApp {
     /// The URL of the database the engine stores into (another engine may open it too).
     pub fn database_url(&self) -> String {
         match self.db.as_ref() {
-            Some(db) => db.url.clone(),
+            Some(db) => db.url().to_owned(),
             None => format!("sqlite://{}", self.dir.path().join("auth.db").display()),
         }
     }
@@ -193,19 +194,9 @@ impl TestApp {
                 req.headers_mut().insert(header::COOKIE, cookie);
             }
         }
-        let res = self.auth.handle(req).await;
-        let (parts, body) = res.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-            .unwrap_or_default();
-        self.jar.store(&parts.headers);
-        TestResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        let res = TestResponse::read(self.auth.handle(req).await).await;
+        self.jar.store(&res.headers);
+        res
     }
 
     /// `GET path` (under the base path).
@@ -322,145 +313,6 @@ impl TestApp {
             h.insert(header::COOKIE, v);
         }
         h
-    }
-}
-
-/// What the engine answered.
-#[derive(Debug, Clone)]
-pub struct TestResponse {
-    /// The status.
-    pub status: StatusCode,
-    /// The headers.
-    pub headers: HeaderMap,
-    /// The body bytes.
-    pub body: Bytes,
-}
-
-impl TestResponse {
-    /// The body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON (`Value::Null` for an empty body). Panics if it is not JSON.
-    pub fn json(&self) -> Value {
-        if self.body.is_empty() {
-            return Value::Null;
-        }
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
-    }
-
-    /// The `code` of an error body.
-    pub fn code(&self) -> Option<String> {
-        self.json()
-            .get("code")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    }
-
-    /// A response header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Every `Set-Cookie` header.
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect()
-    }
-
-    /// The `Set-Cookie` header for cookie `name`, if the response sets it.
-    pub fn set_cookie(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name}=");
-        self.set_cookies()
-            .into_iter()
-            .find(|c| c.starts_with(&prefix))
-    }
-
-    /// Whether the response deletes cookie `name` (empty value, `Max-Age=0`).
-    pub fn expires_cookie(&self, name: &str) -> bool {
-        self.set_cookie(name)
-            .is_some_and(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0"))
-    }
-}
-
-/// A browser's cookie store, reduced to what tests need: name → value, in the order set.
-/// A `Set-Cookie` with `Max-Age=0` or an empty value deletes the cookie.
-#[derive(Debug, Clone, Default)]
-pub struct CookieJar {
-    cookies: Vec<(String, String)>,
-}
-
-impl CookieJar {
-    /// Applies every `Set-Cookie` of a response.
-    pub fn store(&mut self, headers: &HeaderMap) {
-        for v in headers.get_all(header::SET_COOKIE) {
-            if let Ok(text) = v.to_str() {
-                self.apply(text);
-            }
-        }
-    }
-
-    /// Applies one `Set-Cookie` header value.
-    pub fn apply(&mut self, set_cookie: &str) {
-        let mut parts = set_cookie.split(';');
-        let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-            return;
-        };
-        let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
-        let deleted = value.is_empty()
-            || parts.any(|a| {
-                a.trim()
-                    .strip_prefix("Max-Age=")
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .is_some_and(|n| n <= 0)
-            });
-        self.cookies.retain(|(n, _)| *n != name);
-        if !deleted {
-            self.cookies.push((name, value));
-        }
-    }
-
-    /// Sets a cookie by hand (as a browser holding it already would).
-    pub fn set(&mut self, name: &str, value: &str) {
-        self.cookies.retain(|(n, _)| n != name);
-        self.cookies.push((name.to_owned(), value.to_owned()));
-    }
-
-    /// The stored value of `name`, as the server wrote it (still URL-encoded).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Forgets every cookie.
-    pub fn clear(&mut self) {
-        self.cookies.clear();
-    }
-
-    /// Whether the jar holds no cookie.
-    pub fn is_empty(&self) -> bool {
-        self.cookies.is_empty()
-    }
-
-    /// The `Cookie` request header for the stored cookies, if any.
-    pub fn header_value(&self) -> Option<HeaderValue> {
-        if self.cookies.is_empty() {
-            return None;
-        }
-        let text = self
-            .cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        HeaderValue::from_str(&text).ok()
     }
 }
 

@@ -1,4 +1,4 @@
-//! Mail in tests: an in-memory sender ([`MemorySender`]) and a real SMTP server
+//! Mail in tests: an in-memory sender ([`MailSink`]) and a real SMTP server
 //! ([`SmtpSink`], Python's aiosmtpd) that the SMTP sender delivers to.
 //!
 //! Without aiosmtpd the SMTP tests are skipped with a note on stderr; with `REQUIRE_SMTP=1`
@@ -15,58 +15,7 @@ use portcullis::BoxFuture;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Keeps every message it is given, for tests to read.
-#[derive(Debug, Clone, Default)]
-pub struct MemorySender {
-    sent: Arc<Mutex<Vec<Message>>>,
-}
-
-impl MemorySender {
-    /// An empty mailbox.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every message so far.
-    pub fn messages(&self) -> Vec<Message> {
-        self.sent.lock().expect("mailbox lock").clone()
-    }
-
-    /// The messages of `kind` sent to `to`.
-    pub fn to(&self, kind: &str, to: &str) -> Vec<Message> {
-        self.messages()
-            .into_iter()
-            .filter(|m| m.kind == kind && m.to.as_str() == to)
-            .collect()
-    }
-
-    /// Waits (up to 5 s) for the `n`th message (1-based) of `kind` to `to`, for senders that
-    /// run in the background.
-    pub async fn wait_for(&self, kind: &str, to: &str, n: usize) -> Message {
-        for _ in 0..500 {
-            if let Some(m) = self.to(kind, to).get(n - 1) {
-                return m.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "no {kind} message #{n} to {to}; sent: {:?}",
-            self.messages()
-        );
-    }
-}
-
-impl EmailSender for MemorySender {
-    fn send<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), EmailError>> {
-        Box::pin(async move {
-            self.sent
-                .lock()
-                .expect("mailbox lock")
-                .push(message.clone());
-            Ok(())
-        })
-    }
-}
+pub use portcullis::testing::MailSink;
 
 /// A sender that always fails, to test what the endpoints do then.
 #[derive(Debug, Clone, Copy, Default)]

@@ -10,7 +10,7 @@ use portcullis::email::RESET_PASSWORD;
 use portcullis::schema::{Field, FieldType, SchemaPatch};
 use portcullis::storage::{DbHook, DbOp, Model, Row};
 use portcullis::{ApiError, ApiRequest, Ctx, ErrorCode, Plugin};
-use portcullis_tests::mail::MemorySender;
+use portcullis_tests::mail::MailSink;
 use portcullis_tests::{seconds_from_now, set_session_times, TestApp, DAY, PASSWORD};
 use serde_json::json;
 
@@ -470,7 +470,7 @@ async fn delete_user_is_all_or_nothing_under_a_refusing_hook() {
 #[tokio::test]
 async fn password_reset_runs_the_verification_hooks() {
     let log: Log = Arc::default();
-    let mail = MemorySender::new();
+    let mail = MailSink::new();
     let sender = mail.clone();
     let mut app = TestApp::build(|b| {
         b.email_sender(sender)
@@ -526,7 +526,7 @@ async fn password_reset_runs_the_verification_hooks() {
 
 #[tokio::test]
 async fn a_refused_verification_row_fails_the_reset_request() {
-    let mail = MemorySender::new();
+    let mail = MailSink::new();
     let sender = mail.clone();
     let mut app = TestApp::build(|b| {
         b.email_sender(sender).database_hook(DbHook::before_create(

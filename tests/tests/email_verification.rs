@@ -7,15 +7,15 @@ use http::StatusCode;
 use portcullis::email::{RESET_PASSWORD, VERIFY_EMAIL};
 use portcullis::Options;
 use portcullis_email_password::EmailPassword;
-use portcullis_tests::mail::{api_path, query_param, FailingSender, MemorySender};
+use portcullis_tests::mail::{api_path, query_param, FailingSender, MailSink};
 use portcullis_tests::{TestApp, BASE_PATH, BASE_URL, PASSWORD, SECRET};
 use serde_json::{json, Map, Value};
 
 async fn app_with(
     plugin: EmailPassword,
     configure: impl FnOnce(&mut Options) + Send + 'static,
-) -> (TestApp, MemorySender) {
-    let mail = MemorySender::new();
+) -> (TestApp, MailSink) {
+    let mail = MailSink::new();
     let sender = mail.clone();
     let app =
         TestApp::with_email_password(plugin, move |b| b.email_sender(sender).options(configure))
@@ -23,7 +23,7 @@ async fn app_with(
     (app, mail)
 }
 
-async fn plain_app() -> (TestApp, MemorySender) {
+async fn plain_app() -> (TestApp, MailSink) {
     app_with(EmailPassword::default(), |_| {}).await
 }
 
@@ -41,7 +41,7 @@ fn token(payload: Value) -> String {
 }
 
 /// Asks for a verification mail as the signed-in user and returns its token.
-async fn mailed_token(app: &mut TestApp, mail: &MemorySender, email: &str) -> String {
+async fn mailed_token(app: &mut TestApp, mail: &MailSink, email: &str) -> String {
     let res = app
         .post("/send-verification-email", json!({ "email": email }))
         .await;

@@ -130,7 +130,7 @@ async fn a_lost_connection_fails_fast_with_a_code_and_the_pool_recovers() {
             continue;
         };
         let target = target_of(
-            &db.url,
+            db.url(),
             if backend == Backend::Postgres {
                 5432
             } else {
@@ -143,8 +143,8 @@ async fn a_lost_connection_fails_fast_with_a_code_and_the_pool_recovers() {
             .local_addr()
             .unwrap();
         let proxy = Proxy::start(listen, target).await;
-        let via_proxy = db.url.replacen(
-            &portcullis::storage::url_host(&db.url),
+        let via_proxy = db.url().replacen(
+            &portcullis::storage::url_host(db.url()),
             &listen.to_string(),
             1,
         );

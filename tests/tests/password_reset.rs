@@ -8,26 +8,26 @@ use http::StatusCode;
 use portcullis::email::{RESET_PASSWORD, VERIFY_EMAIL};
 use portcullis::storage::{Row, Where};
 use portcullis_email_password::EmailPassword;
-use portcullis_tests::mail::{api_path, query_param, MemorySender};
+use portcullis_tests::mail::{api_path, query_param, MailSink};
 use portcullis_tests::{seconds_from_now, TestApp, BASE_PATH, BASE_URL, PASSWORD};
 use serde_json::{json, Value};
 
 const NEW_PASSWORD: &str = "a-brand-new-password-1";
 const ANSWER: &str = "If this email exists in our system, check your email for the reset link";
 
-async fn app_with(plugin: EmailPassword) -> (TestApp, MemorySender) {
-    let mail = MemorySender::new();
+async fn app_with(plugin: EmailPassword) -> (TestApp, MailSink) {
+    let mail = MailSink::new();
     let sender = mail.clone();
     let app = TestApp::with_email_password(plugin, move |b| b.email_sender(sender)).await;
     (app, mail)
 }
 
-async fn app() -> (TestApp, MemorySender) {
+async fn app() -> (TestApp, MailSink) {
     app_with(EmailPassword::default()).await
 }
 
 /// Signs `email` up, asks for a reset and returns the mailed token.
-async fn reset_token(app: &mut TestApp, mail: &MemorySender, email: &str) -> String {
+async fn reset_token(app: &mut TestApp, mail: &MailSink, email: &str) -> String {
     if app
         .auth
         .store()
@@ -622,7 +622,7 @@ async fn the_server_side_api_resets_too() {
 
 #[tokio::test]
 async fn reset_and_verification_work_with_database_assigned_ids() {
-    let mail = MemorySender::new();
+    let mail = MailSink::new();
     let sender = mail.clone();
     let mut app = TestApp::build(move |b| {
         b.email_sender(sender)

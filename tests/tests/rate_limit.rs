@@ -124,7 +124,7 @@ async fn database_counters_are_shared_and_exact_under_concurrency() {
         let build = || {
             portcullis::Auth::builder()
                 .secret(portcullis_tests::SECRET)
-                .database(db.url.clone())
+                .database(db.url())
                 .options(|o| o.rate_limit.database_storage = true)
                 .build()
         };
@@ -133,7 +133,7 @@ async fn database_counters_are_shared_and_exact_under_concurrency() {
         assert!(
             b.migration_plan().await.unwrap().is_empty(),
             "{:?}: the rateLimit table exists",
-            db.backend
+            db.backend()
         );
         let store = portcullis::rate_limit::DatabaseStore::new(a.adapter_arc());
         let other = portcullis::rate_limit::DatabaseStore::new(b.adapter_arc());
@@ -145,7 +145,7 @@ async fn database_counters_are_shared_and_exact_under_concurrency() {
         assert!(
             store.hit("1.1.1.1|/x", window, 2).await.unwrap().is_some(),
             "{:?}",
-            db.backend
+            db.backend()
         );
         // 20 concurrent hits with room for 5: exactly 5 pass.
         let store = std::sync::Arc::new(store);
@@ -162,6 +162,6 @@ async fn database_counters_are_shared_and_exact_under_concurrency() {
                 allowed += 1;
             }
         }
-        assert_eq!(allowed, 5, "{:?}", db.backend);
+        assert_eq!(allowed, 5, "{:?}", db.backend());
     }
 }

@@ -34,7 +34,7 @@ fn schema() -> Arc<Schema> {
 }
 
 async fn adapter(db: &TestDb) -> Arc<dyn Adapter> {
-    let a = storage::connect(&db.url, schema(), IdStrategy::Random)
+    let a = storage::connect(db.url(), schema(), IdStrategy::Random)
         .await
         .unwrap();
     a.migrate(false).await.unwrap();
@@ -105,21 +105,21 @@ async fn create_and_read_back_every_type() {
         assert!(
             matches!(&id, Value::String(s) if s.len() == 32),
             "{:?}: {id:?}",
-            db.backend
+            db.backend()
         );
         let found = a
             .find_one("thing", &[Where::eq("id", id)])
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(found, created, "{:?}", db.backend);
+        assert_eq!(found, created, "{:?}", db.backend());
         assert_eq!(found.get("rank"), Some(&Value::Int(42)));
         assert_eq!(found.get("active"), Some(&Value::Bool(true)));
         assert_eq!(
             found.get("seenAt"),
             Some(&Value::Date(seen)),
             "{:?}: millisecond dates round-trip",
-            db.backend
+            db.backend()
         );
         assert_eq!(
             found.get("meta"),
@@ -134,7 +134,7 @@ async fn every_where_operator_filters_as_documented() {
     for db in TestDb::all().await {
         let a = adapter(&db).await;
         seed_things(a.as_ref()).await;
-        let b = db.backend;
+        let b = db.backend();
         assert_eq!(
             labels(a.as_ref(), vec![Where::eq("label", "beta")]).await,
             ["beta"],
@@ -267,7 +267,7 @@ async fn sort_limit_offset_and_count() {
             .iter()
             .map(|r| r.get("rank").cloned().unwrap())
             .collect();
-        assert_eq!(ranks, [Value::Int(4), Value::Int(3)], "{:?}", db.backend);
+        assert_eq!(ranks, [Value::Int(4), Value::Int(3)], "{:?}", db.backend());
         let only_offset = Query {
             sort: Some(("rank".into(), Direction::Asc)),
             offset: Some(3),
@@ -277,7 +277,7 @@ async fn sort_limit_offset_and_count() {
             a.find_many("thing", &only_offset).await.unwrap().len(),
             2,
             "{:?}",
-            db.backend
+            db.backend()
         );
         assert_eq!(a.count("thing", &[]).await.unwrap(), 5);
         assert_eq!(
@@ -294,7 +294,7 @@ async fn updates_and_deletes_report_what_they_touched() {
     for db in TestDb::all().await {
         let a = adapter(&db).await;
         seed_things(a.as_ref()).await;
-        let b = db.backend;
+        let b = db.backend();
         let updated = a
             .update(
                 "thing",
@@ -361,7 +361,7 @@ async fn updates_and_deletes_report_what_they_touched() {
 async fn unique_violations_and_cascades_behave_alike() {
     for db in TestDb::all().await {
         let a = adapter(&db).await;
-        let b = db.backend;
+        let b = db.backend();
         let user = a.create("user", user_row("dup@example.com")).await.unwrap();
         let err = a
             .create("user", user_row("dup@example.com"))
@@ -396,7 +396,7 @@ async fn unique_violations_and_cascades_behave_alike() {
 async fn transactions_commit_together_or_not_at_all() {
     for db in TestDb::all().await {
         let a = adapter(&db).await;
-        let b = db.backend;
+        let b = db.backend();
         let tx = a.begin().await.unwrap();
         tx.create("thing", thing("kept-1", 1, true)).await.unwrap();
         tx.create("thing", thing("kept-2", 2, true)).await.unwrap();
@@ -451,7 +451,7 @@ async fn joined_read_returns_the_session_with_its_user() {
             s.get("token"),
             Some(&Value::String("tok-123".into())),
             "{:?}",
-            db.backend
+            db.backend()
         );
         assert_eq!(
             u.get("email"),
@@ -471,7 +471,7 @@ async fn joined_read_returns_the_session_with_its_user() {
 async fn sessions_are_read_right_after_they_are_written() {
     for db in TestDb::all().await {
         let a = adapter(&db).await;
-        let b = db.backend;
+        let b = db.backend();
         let user = a.create("user", user_row("ryw@example.com")).await.unwrap();
         let user_id = user.get("id").cloned().unwrap();
         let join = storage::Join {
@@ -532,20 +532,20 @@ async fn sessions_are_read_right_after_they_are_written_multi_threaded() {
 #[tokio::test]
 async fn migrate_twice_changes_nothing_and_fills_in_missing_columns() {
     for db in TestDb::all().await {
-        let a = storage::connect(&db.url, schema(), IdStrategy::Random)
+        let a = storage::connect(db.url(), schema(), IdStrategy::Random)
             .await
             .unwrap();
         let first = a.migrate(false).await.unwrap();
         assert!(
             first.iter().any(|s| s.starts_with("create table")),
             "{:?}",
-            db.backend
+            db.backend()
         );
         assert_eq!(
             a.migrate(true).await.unwrap(),
             Vec::<String>::new(),
             "{:?}: nothing left to do",
-            db.backend
+            db.backend()
         );
         assert_eq!(a.migrate(false).await.unwrap(), Vec::<String>::new());
 
@@ -560,11 +560,11 @@ async fn migrate_twice_changes_nothing_and_fills_in_missing_columns() {
                 ),
             )
             .unwrap();
-        let b = storage::connect(&db.url, Arc::new(grown), IdStrategy::Random)
+        let b = storage::connect(db.url(), Arc::new(grown), IdStrategy::Random)
             .await
             .unwrap();
         let plan = b.migrate(true).await.unwrap();
-        assert_eq!(plan.len(), 2, "{:?}: {plan:?}", db.backend);
+        assert_eq!(plan.len(), 2, "{:?}: {plan:?}", db.backend());
         assert!(
             plan[0].contains("add column") && plan[0].contains("color"),
             "{plan:?}"
@@ -580,7 +580,7 @@ async fn migrate_twice_changes_nothing_and_fills_in_missing_columns() {
 #[tokio::test]
 async fn uuid_ids_when_configured() {
     for db in TestDb::all().await {
-        let a = storage::connect(&db.url, schema(), IdStrategy::Uuid)
+        let a = storage::connect(db.url(), schema(), IdStrategy::Uuid)
             .await
             .unwrap();
         a.migrate(false).await.unwrap();
@@ -588,7 +588,7 @@ async fn uuid_ids_when_configured() {
         let Some(Value::String(id)) = row.get("id") else {
             panic!("no id")
         };
-        assert_eq!(id.len(), 36, "{:?}: {id}", db.backend);
+        assert_eq!(id.len(), 36, "{:?}: {id}", db.backend());
         assert_eq!(&id[14..15], "4");
     }
 }
@@ -597,7 +597,7 @@ async fn uuid_ids_when_configured() {
 async fn skipped_backends_are_reported_not_silently_passed() {
     // Documentation by test: a backend is only absent from `all()` when its URL is unset.
     let all = TestDb::all().await;
-    assert_eq!(all[0].backend, Backend::Sqlite);
+    assert_eq!(all[0].backend(), Backend::Sqlite);
     for b in [Backend::Postgres, Backend::Mysql] {
         let var = if b == Backend::Postgres {
             "TEST_POSTGRES_URL"
@@ -605,7 +605,7 @@ async fn skipped_backends_are_reported_not_silently_passed() {
             "TEST_MYSQL_URL"
         };
         assert_eq!(
-            all.iter().any(|d| d.backend == b),
+            all.iter().any(|d| d.backend() == b),
             std::env::var(var).is_ok(),
             "{b:?}"
         );

@@ -5,7 +5,7 @@
 
 use http::StatusCode;
 use portcullis::storage::{Row, Where};
-use portcullis_tests::mail::MemorySender;
+use portcullis_tests::mail::MailSink;
 use portcullis_tests::{TestApp, TestResponse, PASSWORD};
 use portcullis_two_factor::{TwoFactor, TwoFactorApi};
 use serde_json::{json, Value};
@@ -89,15 +89,15 @@ impl Authenticator {
 }
 
 /// An engine with email-password, two-factor and a mailbox.
-async fn app_with(plugin: TwoFactor) -> (TestApp, MemorySender) {
-    let mail = MemorySender::new();
+async fn app_with(plugin: TwoFactor) -> (TestApp, MailSink) {
+    let mail = MailSink::new();
     let sender = mail.clone();
     let app = TestApp::build(move |b| b.plugin(plugin).email_sender(sender)).await;
     (app, mail)
 }
 
 /// Two-factor with one-time codes by mail.
-async fn app() -> (TestApp, MemorySender) {
+async fn app() -> (TestApp, MailSink) {
     app_with(TwoFactor::default().send_otp_by_email(true)).await
 }
 
@@ -923,7 +923,7 @@ async fn management_endpoints_need_a_session() {
 
 #[tokio::test]
 async fn the_plugin_registers_its_rate_limit() {
-    let mail = MemorySender::new();
+    let mail = MailSink::new();
     let base = TestApp::build(move |b| {
         b.plugin(TwoFactor::default())
             .email_sender(mail)
@@ -1107,7 +1107,7 @@ async fn a_user_who_enabled_two_factor_on_better_auth_signs_in_here() {
 
 #[tokio::test]
 async fn the_cookie_cache_never_carries_a_challenged_sign_in() {
-    let mail = MemorySender::new();
+    let mail = MailSink::new();
     let base = TestApp::build(move |b| {
         b.plugin(TwoFactor::default().send_otp_by_email(true))
             .email_sender(mail)

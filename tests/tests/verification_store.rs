@@ -11,7 +11,7 @@ use portcullis_tests::db::TestDb;
 use portcullis_tests::seconds_from_now;
 
 async fn adapter(db: &TestDb, schema: Arc<Schema>) -> Arc<dyn Adapter> {
-    let a = storage::connect(&db.url, schema, IdStrategy::Random)
+    let a = storage::connect(db.url(), schema, IdStrategy::Random)
         .await
         .unwrap();
     a.migrate(false).await.unwrap();
@@ -54,7 +54,7 @@ async fn newest_row_by_exact_identifier() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(found.value, "new", "{:?}", db.backend);
+        assert_eq!(found.value, "new", "{:?}", db.backend());
         // MySQL's default collation would match this; the store does not.
         assert!(store
             .verification_by_identifier("reset-password:abc")
@@ -142,6 +142,6 @@ async fn racing_consumers_in_transactions_win_exactly_once() {
         for t in tasks {
             wins += usize::from(t.await.unwrap());
         }
-        assert_eq!(wins, 1, "{:?}", db.backend);
+        assert_eq!(wins, 1, "{:?}", db.backend());
     }
 }

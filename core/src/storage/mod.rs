@@ -445,6 +445,18 @@ impl Query {
             ..Self::default()
         }
     }
+
+    /// Sorted by the logical `field`.
+    pub fn sort(mut self, field: &str, direction: Direction) -> Self {
+        self.sort = Some((field.to_owned(), direction));
+        self
+    }
+
+    /// At most `n` rows.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.limit = Some(n);
+        self
+    }
 }
 
 /// A join for [`Adapter::find_one_joined`]: `other` row whose `other_field` equals this row's
