@@ -23,17 +23,20 @@
 //! my-portcullis-plugin = "0.1"   # any crate that registers a `portcullis::PluginFactory`
 //! ```
 //!
-//! ```no_run
+//! ```ignore
 //! // src/main.rs
+//! use my_portcullis_plugin as _; // links the crate, so its factory is registered
+//!
 //! fn main() -> std::process::ExitCode {
 //!     portcullis_cli::main()
 //! }
 //! ```
 //!
 //! The binary has every subcommand and flag of `portcullis`, and `plugins = ["my-plugin"]` in
-//! its configuration file finds the plugin by its registered name. If a plugin crate is not
-//! otherwise used in your code, reference it once (e.g. `use my_portcullis_plugin as _;`) so
-//! that it is linked.
+//! its configuration file finds the plugin by its registered name. The `use ... as _` line is
+//! needed: a dependency the program never names is not linked at all, and its registration
+//! with it. `examples/server-binary` is such a binary, tested with the audit-log plugin
+//! enabled from its configuration file only.
 
 mod config;
 mod email;

@@ -1,0 +1,101 @@
+//! The app's own binary finds the audit-log plugin by the name in its configuration file
+//! alone, and serves it.
+
+#[path = "../../../cli/tests/support/mod.rs"]
+mod support;
+
+use support::*;
+
+const CONFIG: &str = r#"
+plugins = ["email-password", "two-factor", "audit-log"]
+
+[plugin.audit-log]
+default_limit = 1
+"#;
+
+fn my_server(dir: &std::path::Path) -> std::process::Command {
+    server_command(env!("CARGO_BIN_EXE_my-auth-server"), dir)
+}
+
+#[test]
+fn generate_includes_the_plugins_table() {
+    let (dir, config) = dir_with_config(CONFIG);
+    let mut cmd = my_server(dir.path());
+    cmd.env("PORTCULLIS_CONFIG", &config)
+        .args(["generate", "--dialect", "postgres"]);
+    let output = run_to_end(cmd);
+    assert!(output.status.success(), "{}", text(&output));
+    let sql = String::from_utf8_lossy(&output.stdout);
+    assert!(sql.contains("\"auditEvent\""), "{sql}");
+    assert!(sql.contains("\"twoFactor\""), "{sql}");
+}
+
+#[test]
+fn serve_records_and_lists_sign_ins_with_the_configured_limit() {
+    let (dir, config) = dir_with_config(CONFIG);
+    let mut cmd = my_server(dir.path());
+    cmd.env("PORTCULLIS_SECRET", GOOD_SECRET)
+        .env("PORTCULLIS_DATABASE_URL", database_url(dir.path()))
+        .env("PORTCULLIS_CONFIG", &config);
+    let mut server = Server::start(cmd, free_port());
+    let port = server.port;
+    let origin = format!("http://127.0.0.1:{port}");
+
+    let signed_up = http_request_with(
+        port,
+        "POST",
+        "/api/auth/sign-up/email",
+        Some(r#"{"email":"ada@example.com","password":"correct-horse-battery","name":"Ada"}"#),
+        &[("Origin", &origin)],
+    )
+    .expect("sign-up answers");
+    assert_eq!(signed_up.status, 200, "{}", signed_up.body);
+    let cookie = signed_up
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    // A second sign-in in the same browser: two events.
+    let signed_in = http_request_with(
+        port,
+        "POST",
+        "/api/auth/sign-in/email",
+        Some(r#"{"email":"ada@example.com","password":"correct-horse-battery"}"#),
+        &[("Origin", &origin), ("Cookie", &cookie)],
+    )
+    .expect("sign-in answers");
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+
+    // default_limit = 1, from the file.
+    let listed = http_request_with(
+        port,
+        "GET",
+        "/api/auth/audit-log/list",
+        None,
+        &[("Origin", &origin), ("Cookie", &cookie)],
+    )
+    .expect("the list answers");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let events: serde_json::Value = serde_json::from_str(&listed.body).expect("JSON");
+    let events = events.as_array().expect("a list");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "sign-in");
+
+    let two = http_request_with(
+        port,
+        "GET",
+        "/api/auth/audit-log/list?limit=2",
+        None,
+        &[("Origin", &origin), ("Cookie", &cookie)],
+    )
+    .expect("the list answers");
+    assert_eq!(two.status, 200, "{}", two.body);
+    let two: serde_json::Value = serde_json::from_str(&two.body).expect("JSON");
+    assert_eq!(two.as_array().map(Vec::len), Some(2), "{two}");
+
+    let output = server.stop();
+    assert!(!output.contains(GOOD_SECRET), "the secret is never logged");
+}
