@@ -35,6 +35,10 @@
 //! # }
 //! ```
 //!
+//! Writing a plugin: the authoring guide is `docs/plugins.md` in the repository (every snippet
+//! in it compiled and run as a test of the example plugin `examples/audit-log`); what a plugin
+//! compiles against is listed there and in ARCHITECTURE.md.
+//!
 //! Invariants: the engine knows no web framework (adapters translate at the edge); plugins
 //! reach it only through this public API; storage never sees a plaintext password; every
 //! endpoint is reachable over HTTP and as a server-side call through the same hooks.

@@ -35,6 +35,9 @@
 //! # }
 //! ```
 
+#[doc = include_str!("../../../docs/plugins.md")]
+pub mod guide {}
+
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -188,7 +191,9 @@ impl Plugin for AuditLog {
 
     fn endpoints(&self) -> Vec<Endpoint> {
         let on = Handlers::new(self.options.clone());
-        vec![on.get("listAuditEvents", "/audit-log/list", list)]
+        vec![on
+            .get("listAuditEvents", "/audit-log/list", list)
+            .no_store()]
     }
 
     fn database_hooks(&self) -> Vec<DbHook> {
