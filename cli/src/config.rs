@@ -207,18 +207,13 @@ impl SchemaFile {
                 )))
             }
         };
-        let mut options = SchemaOptions {
-            use_plural: self.use_plural,
-            ..SchemaOptions::default()
-        };
+        let mut options = SchemaOptions::default();
+        options.use_plural = self.use_plural;
         for (model, m) in &self.models {
-            options.models.insert(
-                model.clone(),
-                ModelOptions {
-                    model_name: m.model_name.clone(),
-                    fields: m.fields.clone(),
-                },
-            );
+            let mut renamed = ModelOptions::default();
+            renamed.model_name = m.model_name.clone();
+            renamed.fields = m.fields.clone();
+            options.models.insert(model.clone(), renamed);
         }
         for (table, fields) in &self.additional_fields {
             let mut list = Vec::new();

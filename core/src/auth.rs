@@ -23,6 +23,7 @@ use crate::Error;
 
 /// Session lifetimes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionOptions {
     /// How long a session lives (7 days by default); also the cookie's `Max-Age`.
     pub expires_in: Duration,
@@ -51,6 +52,7 @@ impl Default for SessionOptions {
 /// Switches for the origin and redirect checks. Both are on by default; turn them off only
 /// for a server that no browser talks to.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct SecurityOptions {
     /// Skips the Origin/CSRF check of state-changing requests.
     pub disable_csrf_check: bool,
@@ -60,6 +62,7 @@ pub struct SecurityOptions {
 
 /// Engine options. Plugins have options of their own.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// The public origin (`https://auth.example.com`); decides `Secure` cookies and is always
     /// a trusted origin.

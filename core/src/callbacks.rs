@@ -69,6 +69,7 @@ type SendLinkFn = dyn Fn(LinkMail, Ctx) -> BoxFuture<'static, Result<(), ApiErro
 
 /// How the engine delivers a link of a flow that needs one.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Delivery {
     /// Mail it through the engine's [`EmailSender`](crate::email::EmailSender) with the flow's
     /// template in [`EmailTemplates`](crate::email::EmailTemplates). The engine refuses to

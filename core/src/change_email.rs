@@ -48,6 +48,7 @@ const VERIFICATION: &str = "change-email-verification";
 
 /// Options of `/change-email` (Better Auth's `user.changeEmail`); off by default.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ChangeEmailOptions {
     /// Serve `/change-email` at all.
     pub enabled: bool,

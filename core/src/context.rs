@@ -595,6 +595,7 @@ const JSON: &str = "application/json";
 
 /// The body of a [`Reply`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Body {
     /// JSON (`content-type: application/json`).
     Json(serde_json::Value),

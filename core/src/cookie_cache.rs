@@ -29,6 +29,7 @@ use crate::storage::{Session, SessionAndUser, User};
 
 /// How the `session_data` cookie is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum CookieCacheStrategy {
     /// base64url JSON with an HMAC-SHA-256 signature (Better Auth's default).
     #[default]
@@ -61,6 +62,7 @@ impl FromStr for CookieCacheStrategy {
 /// `session.cookieCache`: keep a signed copy of the session in a cookie so that reading the
 /// session does not hit the database until the copy expires.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CookieCacheOptions {
     /// Off by default.
     pub enabled: bool,

@@ -40,6 +40,7 @@ pub enum SameSite {
 
 /// How the engine's cookies are named and which attributes they carry.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CookieOptions {
     /// Name prefix, `better-auth` by default, so the session cookie is
     /// `better-auth.session_token`.

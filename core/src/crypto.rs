@@ -142,6 +142,7 @@ impl Secret {
 
 /// Why [`Secret::decrypt`] could not recover a plaintext.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecryptError {
     /// The payload is not lowercase hex of `nonce ‖ ciphertext ‖ tag`.
     #[error("the encrypted value is malformed")]

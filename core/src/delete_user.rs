@@ -40,6 +40,7 @@ use crate::storage::{User, Verification};
 
 /// Options of `/delete-user` (Better Auth's `user.deleteUser`); off by default.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DeleteUserOptions {
     /// Serve `/delete-user` and its callback at all.
     pub enabled: bool,

@@ -36,6 +36,7 @@ use crate::Auth;
 
 /// Email verification options, with Better Auth's defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EmailVerificationOptions {
     /// Mail a verification link at sign-up. `None` (the default) follows the email-password
     /// plugin's `require_email_verification`, as Better Auth does.
@@ -82,6 +83,7 @@ pub struct VerificationClaims {
 
 /// Why a verification token was refused; each maps to Better Auth's error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerificationError {
     /// `exp` has passed.
     #[error("token expired")]

@@ -276,6 +276,7 @@ impl ApiError {
 
 /// Errors of building, configuring or starting the engine (never of a request).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration is not usable; the message says what to change.
     #[error("configuration: {0}")]

@@ -13,7 +13,7 @@ use http::HeaderMap;
 pub struct ClientAddr(pub SocketAddr);
 
 /// Normalises an address: IPv4-mapped IPv6 to IPv4; IPv6 to its /64 network, fully expanded.
-pub fn normalize(ip: IpAddr) -> String {
+pub(crate) fn normalize(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -34,7 +34,7 @@ pub fn normalize(ip: IpAddr) -> String {
 
 /// The client address for a request: the first configured header holding exactly one valid
 /// address, else the socket peer.
-pub fn client_ip(
+pub(crate) fn client_ip(
     headers: &HeaderMap,
     header_names: &[String],
     peer: Option<SocketAddr>,

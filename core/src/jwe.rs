@@ -29,7 +29,7 @@ const CLOCK_TOLERANCE: i64 = 15;
 
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum JweError {
+pub(crate) enum JweError {
     /// Not five base64url parts, or a header this module does not handle.
     #[error("malformed token")]
     Malformed,
@@ -46,7 +46,7 @@ pub enum JweError {
 
 /// A 64-byte `A256CBC-HS512` key derived from a secret, with its thumbprint.
 #[derive(Clone)]
-pub struct JweKey {
+pub(crate) struct JweKey {
     key: [u8; 64],
     kid: String,
 }
@@ -62,7 +62,7 @@ impl std::fmt::Debug for JweKey {
 impl JweKey {
     /// Better Auth's key for `salt` (`"better-auth-session"` for the cookie cache):
     /// HKDF-SHA-256(ikm = secret, salt, info = "BetterAuth.js Generated Encryption Key", 64).
-    pub fn derive(secret: &str, salt: &str) -> Self {
+    pub(crate) fn derive(secret: &str, salt: &str) -> Self {
         let mut key = [0u8; 64];
         let hk = hkdf::Hkdf::<Sha256>::new(Some(salt.as_bytes()), secret.as_bytes());
         // 64 bytes is far below HKDF-SHA-256's limit of 255 * 32, so this cannot fail.
@@ -73,11 +73,6 @@ impl JweKey {
         let jwk = format!(r#"{{"k":"{}","kty":"oct"}}"#, URL_SAFE_NO_PAD.encode(key));
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(jwk.as_bytes()));
         Self { key, kid }
-    }
-
-    /// The key's RFC 7638 SHA-256 thumbprint, the header's `kid`.
-    pub fn kid(&self) -> &str {
-        &self.kid
     }
 
     fn mac_key(&self) -> &[u8] {
@@ -105,7 +100,7 @@ impl JweKey {
 
     /// Encrypts `claims` (keys in the order given) with header
     /// `{"alg":"dir","enc":"A256CBC-HS512","kid":…}`.
-    pub fn encrypt(&self, claims: &Map<String, Value>) -> String {
+    pub(crate) fn encrypt(&self, claims: &Map<String, Value>) -> String {
         let header = format!(
             r#"{{"alg":"dir","enc":"A256CBC-HS512","kid":"{}"}}"#,
             self.kid
@@ -130,7 +125,7 @@ impl JweKey {
 
     /// Decrypts a token made by [`JweKey::encrypt`] (or Better Auth) at `now` (seconds since
     /// the epoch) and returns its claims.
-    pub fn decrypt(&self, token: &str, now: i64) -> Result<Map<String, Value>, JweError> {
+    pub(crate) fn decrypt(&self, token: &str, now: i64) -> Result<Map<String, Value>, JweError> {
         let parts: Vec<&str> = token.split('.').collect();
         let [header_b64, encrypted_key, iv, ciphertext, tag] = parts[..] else {
             return Err(JweError::Malformed);
@@ -188,7 +183,7 @@ impl JweKey {
 }
 
 /// A random (version 4) UUID in its usual text form, for `jti`.
-pub fn random_uuid() -> String {
+pub(crate) fn random_uuid() -> String {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -223,7 +218,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(key.key),
             "NeD-xwQW5k7L16bF9LeRWi07btYlQGlSXPUahtEY6PXaLssgbNlGBHH7MMTl2a7DssAIM0tiITLdl3CyVaA9rw"
         );
-        assert_eq!(key.kid(), "I70QUZjiaJK51NuIco3AWJDCttPNxRDyO3bBdmgvFDQ");
+        assert_eq!(key.kid, "I70QUZjiaJK51NuIco3AWJDCttPNxRDyO3bBdmgvFDQ");
     }
 
     #[test]

@@ -15,7 +15,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum JwtError {
+pub(crate) enum JwtError {
     /// Not three base64url parts of JSON objects, or a header other than HS256.
     #[error("malformed token")]
     Malformed,
@@ -39,7 +39,7 @@ fn mac(key: &[u8]) -> HmacSha256 {
 }
 
 /// Signs `claims` (a JSON object, keys in the order given) with HS256 under `key`.
-pub fn sign_hs256(key: &[u8], claims: &Map<String, Value>) -> String {
+pub(crate) fn sign_hs256(key: &[u8], claims: &Map<String, Value>) -> String {
     let payload = serde_json::to_vec(claims).unwrap_or_else(|_| b"{}".to_vec());
     let mut token = String::with_capacity(HEADER.len() + payload.len() * 4 / 3 + 48);
     token.push_str(HEADER);
@@ -62,7 +62,11 @@ fn decode_part(part: &str) -> Result<Vec<u8>, JwtError> {
 
 /// Verifies an HS256 token under `key` at `now` (seconds since the epoch) and returns its
 /// claims. The signature is checked first, in constant time; then `exp` (required) and `nbf`.
-pub fn verify_hs256(key: &[u8], token: &str, now: i64) -> Result<Map<String, Value>, JwtError> {
+pub(crate) fn verify_hs256(
+    key: &[u8],
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Value>, JwtError> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -22,6 +22,7 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Why hashing failed. Never carries the password.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HashError {
     /// The hasher's worker failed (a panic in the blocking pool).
     #[error("password hashing task failed")]

@@ -393,6 +393,7 @@ impl<S: Send + Sync + 'static> Handlers<S> {
 
 /// Which endpoints a before/after hook applies to, by path pattern (`/sign-in/email`).
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Matcher {
     /// Every endpoint.
     Any,
@@ -421,6 +422,7 @@ impl Matcher {
 
 /// What a before hook decides.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Before {
     /// Run the endpoint as is.
     Continue,

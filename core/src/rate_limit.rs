@@ -178,6 +178,7 @@ impl RateLimitStore for DatabaseStore {
 
 /// Rate-limit configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RateLimitOptions {
     /// Whether the limiter runs at all.
     pub enabled: bool,

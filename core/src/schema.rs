@@ -7,6 +7,7 @@
 
 /// The type of a field, as Better Auth's schema names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FieldType {
     /// Text.
     String,
@@ -22,6 +23,7 @@ pub enum FieldType {
 
 /// What happens to a row when the row it references is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OnDelete {
     /// Delete this row too.
     Cascade,
@@ -57,6 +59,7 @@ pub struct Reference {
 
 /// A database-side default for a column.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DefaultValue {
     /// The current time (`CURRENT_TIMESTAMP`).
     Now,
@@ -262,6 +265,7 @@ impl SchemaPatch {
 
 /// Physical names for one model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelOptions {
     /// The table's name in the database (Better Auth's `modelName`).
     pub model_name: Option<String>,
@@ -269,8 +273,23 @@ pub struct ModelOptions {
     pub fields: std::collections::BTreeMap<String, String>,
 }
 
+impl ModelOptions {
+    /// The model's table is `table` (Better Auth's `modelName`).
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.model_name = Some(table.into());
+        self
+    }
+
+    /// The logical `field` is stored in column `column` (an entry of Better Auth's `fields`).
+    pub fn column(mut self, field: impl Into<String>, column: impl Into<String>) -> Self {
+        self.fields.insert(field.into(), column.into());
+        self
+    }
+}
+
 /// How the schema maps onto an existing database, and what the application adds to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SchemaOptions {
     /// Table names in the plural (`users`, `sessions`), as Better Auth's `usePlural`.
     pub use_plural: bool,

@@ -9,6 +9,7 @@
 //! Helpers panic with a message when setup fails: they exist for tests only.
 
 pub mod db;
+pub mod jwt;
 pub mod mail;
 
 use std::path::{Path, PathBuf};

@@ -50,12 +50,12 @@ fn now() -> i64 {
 }
 
 fn claims(token: &str) -> Map<String, Value> {
-    portcullis::jwt::verify_hs256(SECRET.as_bytes(), token, now()).unwrap()
+    portcullis_tests::jwt::verify_hs256(SECRET.as_bytes(), token, now()).unwrap()
 }
 
 /// A token signed with the test secret, as Better Auth would sign it.
 fn signed(payload: Value) -> String {
-    portcullis::jwt::sign_hs256(SECRET.as_bytes(), payload.as_object().unwrap())
+    portcullis_tests::jwt::sign_hs256(SECRET.as_bytes(), payload.as_object().unwrap())
 }
 
 fn text(m: &Value, key: &str) -> String {

@@ -10,41 +10,24 @@ fn renamed(o: &mut portcullis::Options) {
     o.schema.use_plural = true;
     o.schema.models.insert(
         "user".into(),
-        ModelOptions {
-            model_name: Some("app_users".into()),
-            fields: [
-                ("email".to_owned(), "email_address".to_owned()),
-                ("emailVerified".to_owned(), "is_verified".to_owned()),
-                ("createdAt".to_owned(), "created_at".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        },
+        ModelOptions::default()
+            .table("app_users")
+            .column("email", "email_address")
+            .column("emailVerified", "is_verified")
+            .column("createdAt", "created_at"),
     );
     o.schema.models.insert(
         "session".into(),
-        ModelOptions {
-            model_name: None,
-            fields: [
-                ("userId".to_owned(), "user_id".to_owned()),
-                ("token".to_owned(), "session_token".to_owned()),
-                ("expiresAt".to_owned(), "expires_at".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        },
+        ModelOptions::default()
+            .column("userId", "user_id")
+            .column("token", "session_token")
+            .column("expiresAt", "expires_at"),
     );
     o.schema.models.insert(
         "account".into(),
-        ModelOptions {
-            model_name: None,
-            fields: [
-                ("userId".to_owned(), "owner".to_owned()),
-                ("password".to_owned(), "password_hash".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-        },
+        ModelOptions::default()
+            .column("userId", "owner")
+            .column("password", "password_hash"),
     );
 }
 

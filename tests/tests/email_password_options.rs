@@ -1,7 +1,7 @@
 //! The email-password plugin's options, as clients see their effect.
 
 use http::StatusCode;
-use portcullis_email_password::{EmailPassword, EmailPasswordOptions};
+use portcullis_email_password::EmailPassword;
 use portcullis_tests::{TestApp, PASSWORD};
 use serde_json::json;
 
@@ -42,10 +42,7 @@ async fn disabled_sign_up_refuses_new_users_but_signs_in_existing_ones() {
 #[tokio::test]
 async fn a_disabled_plugin_refuses_sign_in() {
     let mut app = TestApp::with_email_password(
-        EmailPassword::new(EmailPasswordOptions {
-            enabled: false,
-            ..Default::default()
-        }),
+        EmailPassword::default().options(|o| o.enabled = false),
         |b| b,
     )
     .await;

@@ -37,7 +37,7 @@ fn claims(v: Value) -> Map<String, Value> {
 
 /// A token signed with the test secret, as Better Auth would sign it.
 fn token(payload: Value) -> String {
-    portcullis::jwt::sign_hs256(SECRET.as_bytes(), &claims(payload))
+    portcullis_tests::jwt::sign_hs256(SECRET.as_bytes(), &claims(payload))
 }
 
 /// Asks for a verification mail as the signed-in user and returns its token.
@@ -78,7 +78,7 @@ async fn the_link_carries_a_better_auth_jwt_and_the_callback() {
     assert!(m.text.contains(&url) && m.html.contains(&url.replace('&', "&amp;")));
     // Header exactly {"alg":"HS256"}; payload {email, userId, iat, exp} with a one-hour life.
     assert!(token.starts_with("eyJhbGciOiJIUzI1NiJ9."));
-    let c = portcullis::jwt::verify_hs256(SECRET.as_bytes(), &token, now()).unwrap();
+    let c = portcullis_tests::jwt::verify_hs256(SECRET.as_bytes(), &token, now()).unwrap();
     assert_eq!(
         c.keys().collect::<Vec<_>>(),
         ["email", "userId", "iat", "exp"]
@@ -159,7 +159,7 @@ async fn errors_redirect_to_the_callback_or_answer_401() {
     let expired = token(json!({
         "email": "err@example.com", "iat": now() - 7200, "exp": now() - 3600
     }));
-    let other_secret = portcullis::jwt::sign_hs256(
+    let other_secret = portcullis_tests::jwt::sign_hs256(
         b"some-other-secret-of-at-least-32-chars",
         &claims(json!({ "email": "err@example.com", "iat": now(), "exp": now() + 60 })),
     );

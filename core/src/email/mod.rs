@@ -32,6 +32,7 @@ use crate::BoxFuture;
 
 /// Why a message could not be built or sent.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EmailError {
     /// The recipient (or sender) is not a single plain address.
     #[error("not a single plain email address")]
@@ -200,6 +201,7 @@ impl EmailSender for LogSender {
 /// Mail settings of the engine: the sender (none: flows that need mail are turned off),
 /// the templates, and the application name the templates show.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct EmailOptions {
     /// The sender; set it with `AuthBuilder::email_sender`.
     pub sender: Option<Arc<dyn EmailSender>>,

@@ -13,6 +13,7 @@ use crate::BoxFuture;
 
 /// How the connection to the mail server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SmtpSecurity {
     /// Plain connection upgraded with STARTTLS, which is required (port 587).
     #[default]
@@ -37,6 +38,7 @@ impl SmtpSecurity {
 
 /// Where and how to send mail.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct SmtpConfig {
     /// The mail server's host name (also the name its certificate must carry).
     pub host: String,

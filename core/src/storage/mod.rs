@@ -11,7 +11,7 @@ mod models;
 mod mysql;
 mod postgres;
 mod record;
-pub mod sql;
+pub(crate) mod sql;
 mod sqlite;
 
 use std::fmt;
@@ -23,13 +23,14 @@ pub use hooks::{DbHook, DbOp, Model};
 pub use models::{
     Account, Session, SessionAndUser, Store, Tx, User, Verification, CREDENTIAL_PROVIDER,
 };
-pub use mysql::{MysqlAdapter, MysqlTx};
-pub use postgres::{PostgresAdapter, PostgresTx};
+
+use mysql::MysqlAdapter;
+use postgres::PostgresAdapter;
 #[doc(hidden)]
 pub use record::{record_field, take_field};
 pub use record::{FieldKey, FieldValue, Record};
 pub use sql::Dialect;
-pub use sqlite::{SqliteAdapter, SqliteTx};
+use sqlite::SqliteAdapter;
 
 use crate::BoxFuture;
 
@@ -132,6 +133,7 @@ impl From<sqlx::Error> for StorageError {
 
 /// A stored value.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// SQL `NULL`.
     Null,
@@ -333,6 +335,7 @@ impl Row {
 
 /// A comparison in a where-clause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Op {
     /// `=` (or `IS NULL` against null).
     Eq,

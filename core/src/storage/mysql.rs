@@ -17,7 +17,7 @@ const D: Dialect = Dialect::Mysql;
 
 /// Storage on MySQL or MariaDB through sqlx.
 #[derive(Debug, Clone)]
-pub struct MysqlAdapter {
+pub(super) struct MysqlAdapter {
     pool: MySqlPool,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -25,7 +25,7 @@ pub struct MysqlAdapter {
 
 /// A transaction on the MySQL pool.
 #[derive(Debug)]
-pub struct MysqlTx {
+pub(super) struct MysqlTx {
     tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, MySql>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -33,7 +33,7 @@ pub struct MysqlTx {
 
 impl MysqlAdapter {
     /// Connects to `url` (`mysql://user:pass@host:3306/db`; `mariadb://` works too).
-    pub async fn connect(
+    pub(super) async fn connect(
         url: &str,
         schema: Arc<Schema>,
         ids: IdStrategy,

@@ -16,7 +16,7 @@ const D: Dialect = Dialect::Postgres;
 
 /// Storage on PostgreSQL through sqlx.
 #[derive(Debug, Clone)]
-pub struct PostgresAdapter {
+pub(super) struct PostgresAdapter {
     pool: PgPool,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -24,7 +24,7 @@ pub struct PostgresAdapter {
 
 /// A transaction on the PostgreSQL pool.
 #[derive(Debug)]
-pub struct PostgresTx {
+pub(super) struct PostgresTx {
     tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, Postgres>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -32,7 +32,7 @@ pub struct PostgresTx {
 
 impl PostgresAdapter {
     /// Connects to `url` (`postgres://user:pass@host:5432/db`).
-    pub async fn connect(
+    pub(super) async fn connect(
         url: &str,
         schema: Arc<Schema>,
         ids: IdStrategy,

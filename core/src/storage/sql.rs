@@ -423,7 +423,7 @@ pub(crate) fn select_joined(
 // ------------------------------------------------------------------------------------ DDL
 
 /// The column type of `f` in dialect `d`.
-pub fn column_type(d: Dialect, f: &Field) -> &'static str {
+pub(crate) fn column_type(d: Dialect, f: &Field) -> &'static str {
     let key = f.name == "id" || f.references.is_some();
     if f.serial {
         return match (d, f.name == "id") {
@@ -472,7 +472,7 @@ fn default_sql(d: Dialect, f: &Field) -> Option<String> {
 
 /// A column definition (`"email" text not null unique`), with an inline reference where the
 /// dialect enforces one.
-pub fn column_def(d: Dialect, f: &Field, schema: &Schema) -> String {
+pub(crate) fn column_def(d: Dialect, f: &Field, schema: &Schema) -> String {
     let mut s = format!("{} {}", d.quote(&f.column), column_type(d, f));
     if f.name == "id" {
         s.push_str(match (f.serial, d) {
@@ -520,7 +520,7 @@ fn reference_sql(d: Dialect, f: &Field, schema: &Schema) -> Option<String> {
 }
 
 /// `create table` for one table.
-pub fn create_table(d: Dialect, t: &Table, schema: &Schema) -> String {
+pub(crate) fn create_table(d: Dialect, t: &Table, schema: &Schema) -> String {
     let mut parts: Vec<String> = t.fields.iter().map(|f| column_def(d, f, schema)).collect();
     if d == Dialect::Mysql {
         // InnoDB ignores inline REFERENCES; only table-level constraints are enforced.
@@ -534,12 +534,12 @@ pub fn create_table(d: Dialect, t: &Table, schema: &Schema) -> String {
 }
 
 /// The name of the index on `t.f`, as Better Auth names it (`session_userId_idx`).
-pub fn index_name(t: &Table, f: &Field) -> String {
+pub(crate) fn index_name(t: &Table, f: &Field) -> String {
     format!("{}_{}_idx", t.table, f.column)
 }
 
 /// `create index` statements for the indexed (non-unique) fields of a table.
-pub fn create_indexes(d: Dialect, t: &Table) -> Vec<(String, String)> {
+pub(crate) fn create_indexes(d: Dialect, t: &Table) -> Vec<(String, String)> {
     t.fields
         .iter()
         .filter(|f| f.index && !f.unique)
@@ -559,7 +559,7 @@ pub fn create_indexes(d: Dialect, t: &Table) -> Vec<(String, String)> {
 /// `alter table ... add column` for a field missing from a live table. The column is added
 /// nullable (without its unique constraint) when the table may hold rows, since a `NOT NULL`
 /// column without a default cannot be added to them.
-pub fn add_column(d: Dialect, t: &Table, f: &Field, schema: &Schema) -> String {
+pub(crate) fn add_column(d: Dialect, t: &Table, f: &Field, schema: &Schema) -> String {
     let mut relaxed = f.clone();
     if relaxed.default.is_none() {
         relaxed.required = false;
@@ -573,7 +573,7 @@ pub fn add_column(d: Dialect, t: &Table, f: &Field, schema: &Schema) -> String {
 }
 
 /// The whole schema as DDL for `d`: every table, then its indexes, referenced tables first.
-pub fn ddl(d: Dialect, schema: &Schema) -> Vec<String> {
+pub(crate) fn ddl(d: Dialect, schema: &Schema) -> Vec<String> {
     let mut out = Vec::new();
     for t in schema.tables() {
         out.push(create_table(d, t, schema));

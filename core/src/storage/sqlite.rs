@@ -32,7 +32,7 @@ const D: Dialect = Dialect::Sqlite;
 /// Storage on a SQLite file (or memory) through sqlx, with point reads on a file served on the
 /// calling thread (see the module documentation).
 #[derive(Debug, Clone)]
-pub struct SqliteAdapter {
+pub(super) struct SqliteAdapter {
     pool: SqlitePool,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -43,7 +43,7 @@ pub struct SqliteAdapter {
 
 /// A transaction on the SQLite pool.
 #[derive(Debug)]
-pub struct SqliteTx {
+pub(super) struct SqliteTx {
     tx: tokio::sync::Mutex<Option<sqlx::Transaction<'static, Sqlite>>>,
     schema: Arc<Schema>,
     ids: IdStrategy,
@@ -52,7 +52,7 @@ pub struct SqliteTx {
 impl SqliteAdapter {
     /// Opens (creating if missing) the database at `url`: `sqlite://path/to/file.db`,
     /// `sqlite:file.db` or `sqlite::memory:`.
-    pub async fn connect(
+    pub(super) async fn connect(
         url: &str,
         schema: Arc<Schema>,
         ids: IdStrategy,

@@ -62,6 +62,7 @@ pub mod codes {
 /// Options, with Better Auth's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct EmailPasswordOptions {
     /// Sign-in and sign-up are served at all.
     pub enabled: bool,
@@ -123,6 +124,12 @@ impl EmailPassword {
             options,
             on_password_reset: None,
         }
+    }
+
+    /// Changes any option.
+    pub fn options(mut self, f: impl FnOnce(&mut EmailPasswordOptions)) -> Self {
+        f(&mut self.options);
+        self
     }
 
     /// How long password reset links stay valid.

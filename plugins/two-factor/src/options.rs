@@ -6,6 +6,7 @@ use serde::Deserialize;
 /// Options of [`TwoFactor`](crate::TwoFactor).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TwoFactorOptions {
     /// The issuer in TOTP URIs (what authenticator apps show); the engine's app name when
     /// unset.
@@ -100,6 +101,7 @@ impl Default for TwoFactorOptions {
 /// TOTP (RFC 6238 with HMAC-SHA1, as authenticator apps expect).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TotpOptions {
     /// Digits per code: 6 or 8 (6).
     pub digits: u32,
@@ -122,6 +124,7 @@ impl Default for TotpOptions {
 /// How one-time codes are kept in the verification table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum OtpStorage {
     /// As they are (Better Auth's default).
     #[default]
@@ -135,6 +138,7 @@ pub enum OtpStorage {
 /// One-time codes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct OtpOptions {
     /// Lifetime of a code, in minutes (3).
     pub period: u64,
@@ -166,6 +170,7 @@ impl Default for OtpOptions {
 /// How backup codes are kept in the `twoFactor` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum BackupCodeStorage {
     /// Encrypted with the secret (Better Auth's default).
     #[default]
@@ -177,6 +182,7 @@ pub enum BackupCodeStorage {
 /// Backup codes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BackupCodeOptions {
     /// How many (10).
     pub amount: usize,
@@ -199,6 +205,7 @@ impl Default for BackupCodeOptions {
 /// Lock-out of the second factor after consecutive failures across challenges.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AccountLockoutOptions {
     /// On (true).
     pub enabled: bool,
