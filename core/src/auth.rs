@@ -283,12 +283,14 @@ impl AuthBuilder {
             .secret
             .ok_or_else(|| Error::Config("no secret configured".into()))??;
         let mut schema = Schema::core();
-        let mut endpoints = crate::routes::core_endpoints();
+        let mut endpoints = Vec::new();
         let mut hooks = self.hooks;
         let mut plugin_rules = Vec::new();
         let mut error_codes: Vec<ErrorCode> = codes::ALL.to_vec();
         let mut db_hooks = DbHooks::default();
-        for plugin in &self.plugins {
+        // The engine's own features first, through the same trait as every plugin.
+        let builtins = crate::routes::builtin_plugins();
+        for plugin in builtins.iter().chain(&self.plugins) {
             plugin.init(&mut InitContext {
                 options: &mut options,
             })?;
@@ -713,6 +715,9 @@ impl Auth {
                 Before::Respond(mut reply) => {
                     ctx.settle_session().await;
                     ctx.apply_pending_cookies(&mut reply);
+                    if endpoint.no_store {
+                        set_no_store_unless_set(reply.headers_mut());
+                    }
                     return Ok(reply);
                 }
                 Before::Rewrite { body, headers } => ctx = ctx.rewritten(body, headers),
@@ -760,6 +765,11 @@ impl Auth {
         ctx.settle_session().await;
         if let Ok(reply) = &mut result {
             ctx.apply_pending_cookies(reply);
+            // Again for a reply an after hook made in place of the endpoint's, unless the
+            // hook chose its own caching.
+            if endpoint.no_store {
+                set_no_store_unless_set(reply.headers_mut());
+            }
         }
         result
     }
@@ -851,6 +861,12 @@ fn resolve_dot_segments(path: &str) -> Cow<'_, str> {
 fn set_no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn set_no_store_unless_set(h: &mut HeaderMap) {
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set_no_store(h);
+    }
 }
 
 fn not_found() -> HttpResponse {

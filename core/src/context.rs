@@ -57,6 +57,18 @@ pub(crate) struct Shared {
     locals: Mutex<http::Extensions>,
 }
 
+impl Shared {
+    fn forget_session_read(&self) {
+        self.pending_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        *self.settle.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.session_refused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The writes a session read decided on, kept out of the read itself so that the read never
 /// writes (a database hook reading the session inside them, or a handler holding a
 /// transaction, would otherwise wait on itself).
@@ -116,6 +128,9 @@ impl Ctx {
             }
             inner.session = OnceCell::new();
             inner.sensitive_session = OnceCell::new();
+            // What the read of the old cookie decided (its cookies to set, its row to extend
+            // or delete) is not for the session the new headers carry.
+            self.inner.shared.forget_session_read();
         }
         Self {
             inner: Arc::new(inner),
@@ -266,8 +281,10 @@ impl Ctx {
 
     /// This request's value of type `T`, made with `T::default()` on first use: what a
     /// plugin's hooks (request hooks and database hooks alike) and endpoint share for the
-    /// length of one request, such as the sessions it created. Use a plugin-private type
-    /// with interior mutability (`Mutex<Vec<String>>`), so no other plugin can reach it.
+    /// length of one request, such as the sessions it created. The type is the key: use a
+    /// newtype private to your crate (`struct Mine(Mutex<Vec<String>>)`), never a public
+    /// type another plugin could name too. A server-side call (`ctx.auth().api()`) made while
+    /// handling the request is a request of its own, with its own values.
     pub fn request_local<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
         let mut locals = self
             .inner

@@ -8,9 +8,10 @@
 //! contributes [`Endpoint`]s, [`Hook`]s, database hooks ([`DbHook`]), schema ([`SchemaPatch`]),
 //! rate-limit rules and error codes. An application adds hooks of both kinds on the builder
 //! ([`AuthBuilder::hook`], [`AuthBuilder::database_hook`]) without writing a plugin. The engine
-//! itself serves sessions (`/get-session`, `/sign-out`, `/list-sessions`,
-//! `/revoke-session(s)`, `/revoke-other-sessions`), `/update-user`, email verification,
-//! `/change-email`, `/delete-user` and `/ok`; sign-up and sign-in come from plugins such as
+//! registers its own features as built-in plugins on the same trait, before the application's:
+//! sessions (`/get-session`, `/sign-out`, `/list-sessions`, `/revoke-session(s)`,
+//! `/revoke-other-sessions`), `/update-user`, accounts, email verification, `/change-email`,
+//! `/delete-user` and `/ok`; sign-up and sign-in come from plugins such as
 //! `portcullis-email-password`.
 //!
 //! ```no_run

@@ -359,6 +359,31 @@ async fn a_before_hook_can_answer_instead_of_the_endpoint() {
 }
 
 #[tokio::test]
+async fn a_session_answer_stays_uncached_whoever_makes_it() {
+    // get-session answers one user's data: `no-store` also when a hook answers in its place.
+    let mut early = TestApp::build(|b| {
+        b.hook(Hook::before(
+            Matcher::Path("/get-session".into()),
+            |_ctx| async { Ok(Before::Respond(Reply::json(json!(null)))) },
+        ))
+    })
+    .await;
+    let res = early.get("/get-session").await;
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+
+    let mut replaced = TestApp::build(|b| {
+        b.hook(Hook::after(
+            Matcher::Path("/get-session".into()),
+            |_ctx, _result| async { Ok(Reply::json(json!({ "replaced": true }))) },
+        ))
+    })
+    .await;
+    let res = replaced.get("/get-session").await;
+    assert_eq!(res.json(), json!({ "replaced": true }));
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
 async fn a_before_hook_can_rewrite_the_body() {
     let mut app = TestApp::build(|b| {
         b.hook(Hook::before(

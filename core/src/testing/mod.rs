@@ -1,6 +1,7 @@
-//! A harness for testing plugins (feature `testing`): an engine on a private in-memory
-//! database, a client with a cookie jar that talks to it as a browser on the app's own origin
-//! would, and a mail sink that keeps every message.
+//! A harness for testing plugins (feature `testing`, for dev-dependencies only): an engine on
+//! a private in-memory database, a client with a cookie jar that talks to it as a browser on
+//! the app's own origin would, and a mail sink that keeps every message. Its helpers panic on
+//! a test's mistakes, as test code should; none of it belongs in a production build.
 //!
 //! ```
 //! # async fn run() -> Result<(), portcullis::Error> {
@@ -37,12 +38,10 @@ use crate::{Auth, AuthBuilder, BoxFuture};
 
 pub use database::{Backend, TestDatabase};
 
-/// The secret test engines sign with.
-pub const SECRET: &str = "portcullis-testing-secret-0123456789abcdef";
 /// The base URL test engines answer for; [`TestClient`] sends it as `Origin`.
 pub const BASE_URL: &str = "http://localhost:3000";
 
-/// A builder with what a test needs set: [`SECRET`], [`BASE_URL`], a private in-memory
+/// A builder with what a test needs set: a fresh random secret, [`BASE_URL`], a private in-memory
 /// SQLite database, and rate limiting off (tests sign up freely). Add plugins, hooks and
 /// options, build, then `migrate()`.
 pub fn builder() -> AuthBuilder {
@@ -53,7 +52,12 @@ pub fn builder() -> AuthBuilder {
 /// PostgreSQL and MySQL as on SQLite.
 pub fn builder_for(database: &str) -> AuthBuilder {
     Auth::builder()
-        .secret(SECRET)
+        // Random per engine: test code pointed at a real database by mistake still signs
+        // nothing anyone else could.
+        .secret(crate::crypto::random_string(
+            48,
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        ))
         .base_url(BASE_URL)
         .database(database)
         .options(|o| o.rate_limit.enabled = false)

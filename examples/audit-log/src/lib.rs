@@ -25,7 +25,7 @@
 //! use portcullis_audit_log::AuditLog;
 //!
 //! let auth = Auth::builder()
-//!     .secret("a-secret-of-at-least-32-characters!!")
+//!     .secret(std::env::var("PORTCULLIS_SECRET").unwrap_or_default())
 //!     // .plugin(portcullis_email_password::EmailPassword::default())
 //!     .plugin(AuditLog::default())
 //!     .build()
@@ -47,13 +47,21 @@ use portcullis::deps::serde::{Deserialize, Serialize};
 use portcullis::deps::{inventory, tracing};
 use portcullis::plugin::{Handlers, Json};
 use portcullis::schema::{DefaultValue, OnDelete};
-use portcullis::storage::{DbHook, Direction, Model, Query, Record as _, Row, Where};
+use portcullis::storage::{DbHook, Direction, Model, Query, Record as _, Row, StorageError, Where};
 use portcullis::{
-    ApiError, ApiRequest, Ctx, Endpoint, Error, ErrorCode, Plugin, PluginFactory, SchemaPatch,
+    ApiError, ApiRequest, Ctx, Endpoint, Error, ErrorCode, Plugin, PluginFactory, RateRule,
+    SchemaPatch,
 };
 
 /// The plugin's name in the config file's `plugins = [...]` (and its id).
 pub const NAME: &str = "audit-log";
+
+/// The largest `max_limit` the options accept.
+pub const MAX_LIMIT_CEILING: u64 = 1000;
+
+/// User agents are stored up to this many bytes (cut at a character boundary): a client
+/// cannot make an event too large to store.
+const USER_AGENT_MAX_BYTES: usize = 512;
 
 /// The kinds of event the log records.
 pub mod kind {
@@ -129,7 +137,7 @@ portcullis::record! {
 pub struct AuditLogOptions {
     /// How many events `GET /audit-log/list` answers without a `limit` (20).
     pub default_limit: u64,
-    /// The largest `limit` it accepts (100).
+    /// The largest `limit` it accepts (100; at most [`MAX_LIMIT_CEILING`]).
     pub max_limit: u64,
 }
 
@@ -144,7 +152,13 @@ impl Default for AuditLogOptions {
 
 impl AuditLogOptions {
     fn validate(&self) -> Result<(), String> {
-        if self.max_limit == 0 || !(1..=self.max_limit).contains(&self.default_limit) {
+        if !(1..=MAX_LIMIT_CEILING).contains(&self.max_limit) {
+            return Err(format!(
+                "max_limit ({}) must be between 1 and {MAX_LIMIT_CEILING}",
+                self.max_limit
+            ));
+        }
+        if !(1..=self.max_limit).contains(&self.default_limit) {
             return Err(format!(
                 "default_limit ({}) must be between 1 and max_limit ({})",
                 self.default_limit, self.max_limit
@@ -209,30 +223,49 @@ impl Plugin for AuditLog {
         ]
     }
 
+    fn rate_limits(&self) -> Vec<RateRule> {
+        // A read of one's own events: generous, but not a free scraper.
+        vec![RateRule::prefix(
+            "/audit-log/",
+            std::time::Duration::from_secs(10),
+            30,
+        )]
+    }
+
     fn error_codes(&self) -> &'static [ErrorCode] {
         codes::ALL
     }
 }
 
-/// The sessions created while serving one request: kept with [`Ctx::request_local`], a type
-/// private to this crate so no other plugin reaches it.
+/// The sessions created while serving one request, with the id of the sign-in event each
+/// was recorded as: kept with [`Ctx::request_local`], in a type private to this crate so no
+/// other plugin reaches it.
 #[derive(Default)]
-struct CreatedHere(Mutex<Vec<String>>);
+struct CreatedHere(Mutex<Vec<(String, String)>>);
 
 impl CreatedHere {
-    fn push(&self, id: &str) {
+    fn push(&self, session_id: &str, event_id: String) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(id.to_owned());
+            .push((session_id.to_owned(), event_id));
     }
 
-    fn take(&self, id: &str) -> bool {
-        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let before = ids.len();
-        ids.retain(|s| s != id);
-        ids.len() != before
+    /// The sign-in event of `session_id` if that session was created in this request.
+    fn take(&self, session_id: &str) -> Option<String> {
+        let mut created = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let i = created.iter().position(|(s, _)| s == session_id)?;
+        Some(created.swap_remove(i).1)
     }
+}
+
+fn user_agent(agent: Option<&str>) -> Option<String> {
+    let agent = agent.filter(|a| !a.is_empty())?;
+    let mut end = agent.len().min(USER_AGENT_MAX_BYTES);
+    while !agent.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(agent[..end].to_owned())
 }
 
 fn event(kind: &str, user_id: &str, session_id: Option<&str>) -> AuditEvent {
@@ -251,16 +284,17 @@ fn event(kind: &str, user_id: &str, session_id: Option<&str>) -> AuditEvent {
 async fn session_created(session: Row, ctx: Option<Ctx>) {
     let (Some(ctx), Some(id), Some(user_id)) = (ctx, session.str("id"), session.str("userId"))
     else {
-        // Outside a request (a tool writing sessions directly) there is nothing to attribute.
+        // Outside a request (a tool writing sessions through `auth.store()`) a database hook
+        // gets no context, and so no store to write to: such sessions are not recorded.
         return;
     };
-    ctx.request_local::<CreatedHere>().push(id);
     let mut e = event(kind::SIGN_IN, user_id, Some(id));
     e.ip_address = session.str("ipAddress").map(str::to_owned);
-    e.user_agent = session.str("userAgent").map(str::to_owned);
-    if let Err(err) = ctx.store().insert(e).await {
+    e.user_agent = user_agent(session.str("userAgent"));
+    match ctx.store().insert(e).await {
+        Ok(stored) => ctx.request_local::<CreatedHere>().push(id, stored.id),
         // The sign-in stands: an audit log that can refuse sign-ins is an outage waiting.
-        tracing::warn!(error = %err, "audit-log: could not record a sign-in");
+        Err(err) => tracing::warn!(error = %err, "audit-log: could not record a sign-in"),
     }
 }
 
@@ -271,9 +305,9 @@ async fn session_deleted(session: Row, ctx: Option<Ctx>) {
         return;
     };
     let store = ctx.store();
-    if ctx.request_local::<CreatedHere>().take(id) {
+    if let Some(event_id) = ctx.request_local::<CreatedHere>().take(id) {
         let taken_back = Row::new().with("kind", kind::SIGN_IN_CHALLENGED);
-        let filter = [Where::eq("sessionId", id), Where::eq("kind", kind::SIGN_IN)];
+        let filter = [Where::eq("id", event_id.as_str())];
         if let Err(err) = store
             .update_many(AuditEvent::MODEL, &filter, taken_back)
             .await
@@ -289,18 +323,20 @@ async fn session_deleted(session: Row, ctx: Option<Ctx>) {
     };
     let mut e = event(kind, user_id, Some(id));
     e.ip_address = ctx.client_ip().map(str::to_owned);
-    e.user_agent = Some(ctx.user_agent().to_owned()).filter(|ua| !ua.is_empty());
+    e.user_agent = user_agent(Some(ctx.user_agent()));
     match store.insert(e).await {
         Ok(_) => {}
         // The user is being deleted with its sessions: its events go with it.
-        Err(err) if err.is_constraint() => {}
+        Err(StorageError::ForeignKeyViolation) => {}
         Err(err) => tracing::warn!(error = %err, "audit-log: could not record a session end"),
     }
 }
 
 /// `GET /audit-log/list?limit=N`: the signed-in user's events, newest first.
 async fn list(options: Arc<AuditLogOptions>, ctx: Ctx) -> Result<Json<Vec<AuditEvent>>, ApiError> {
-    let signed_in = ctx.require_session().await?;
+    // The database's word, never the cookie cache's: a session revoked elsewhere must not
+    // go on reading where its owner signs in from.
+    let signed_in = ctx.require_sensitive_session().await?;
     let limit = match ctx.query("limit") {
         None => options.default_limit,
         Some(text) => text

@@ -22,6 +22,12 @@ async fn engine(db: &TestDatabase, configure: impl FnOnce(AuthBuilder) -> AuthBu
     auth
 }
 
+async fn sqlite() -> TestDatabase {
+    TestDatabase::new(testing::Backend::Sqlite)
+        .await
+        .expect("SQLite is always there")
+}
+
 fn browser(auth: &Auth, agent: &str) -> TestClient {
     TestClient::new(auth).with_header(header::USER_AGENT, agent)
 }
@@ -224,9 +230,7 @@ async fn revoked_sessions_are_ended_and_a_deleted_user_takes_its_events() {
 
 #[tokio::test]
 async fn the_list_takes_a_limit_and_needs_a_session() {
-    let db = TestDatabase::new(testing::Backend::Sqlite)
-        .await
-        .expect("SQLite is always there");
+    let db = sqlite().await;
     let auth = engine(&db, |b| b).await;
     let mut ada = browser(&auth, "ada");
     sign_up(&mut ada, "ada@example.com").await;
@@ -290,7 +294,11 @@ async fn options_come_from_the_config_file_by_the_plugins_name() {
     let res = ada.get("/audit-log/list?limit=6").await;
     assert_eq!(res.code().as_deref(), Some("INVALID_AUDIT_LOG_LIMIT"));
 
-    for bad in [json!({ "default_limit": 0 }), json!({ "max_limt": 5 })] {
+    for bad in [
+        json!({ "default_limit": 0 }),
+        json!({ "max_limt": 5 }),
+        json!({ "max_limit": 5000 }),
+    ] {
         // An unknown key is refused by the factory; inconsistent values, when the engine
         // is built.
         let built = match (factory.build)(&bad) {
@@ -298,5 +306,45 @@ async fn options_come_from_the_config_file_by_the_plugins_name() {
             Ok(p) => testing::builder().plugin_arc(p).build().await.map(|_| ()),
         };
         assert!(built.is_err(), "{bad} was accepted");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_session_reads_nothing_even_from_the_cookie_cache() {
+    let db = sqlite().await;
+    let auth = engine(&db, |b| {
+        b.options(|o| {
+            o.session.cookie_cache.enabled = true;
+        })
+    })
+    .await;
+    let mut laptop = browser(&auth, "laptop");
+    sign_up(&mut laptop, "ada@example.com").await;
+    let mut stolen = browser(&auth, "somewhere else");
+    sign_in(&mut stolen, "ada@example.com").await;
+    assert_eq!(events(&mut stolen).await.len(), 2);
+
+    let res = laptop.post("/revoke-other-sessions", json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    // The revoked browser's cookie cache still says it is signed in; the log does not agree.
+    let res = stolen.get("/audit-log/list").await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text());
+}
+
+#[tokio::test]
+async fn a_huge_user_agent_is_stored_cut_short() {
+    let db = sqlite().await;
+    let auth = engine(&db, |b| b).await;
+    let agent = format!("Mozilla/5.0 {}", "x".repeat(4000));
+    let mut ada = browser(&auth, &agent);
+    sign_up(&mut ada, "ada@example.com").await;
+    sign_out(&mut ada).await;
+    sign_in(&mut ada, "ada@example.com").await;
+    let seen = events(&mut ada).await;
+    assert_eq!(seen.len(), 3);
+    for e in &seen {
+        let stored = e.user_agent.as_deref().expect("an agent");
+        assert!(stored.len() <= 512, "{} bytes", stored.len());
+        assert!(agent.starts_with(stored));
     }
 }
