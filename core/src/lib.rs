@@ -44,6 +44,11 @@
 //! reach it only through this public API; storage never sees a plaintext password; every
 //! endpoint is reachable over HTTP and as a server-side call through the same hooks.
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!(
+    "portcullis needs at least one database driver: features `sqlite`, `postgres`, `mysql`"
+);
+
 pub mod adapters;
 pub mod api;
 mod auth;

@@ -8,10 +8,13 @@
 mod driver;
 mod hooks;
 mod models;
+#[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod record;
 pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::fmt;
@@ -24,12 +27,15 @@ pub use models::{
     Account, Session, SessionAndUser, Store, Tx, User, Verification, CREDENTIAL_PROVIDER,
 };
 
+#[cfg(feature = "mysql")]
 use mysql::MysqlAdapter;
+#[cfg(feature = "postgres")]
 use postgres::PostgresAdapter;
 #[doc(hidden)]
 pub use record::{record_field, take_field};
 pub use record::{FieldKey, FieldValue, Record};
 pub use sql::Dialect;
+#[cfg(feature = "sqlite")]
 use sqlite::SqliteAdapter;
 
 use crate::BoxFuture;
@@ -72,6 +78,9 @@ pub enum StorageError {
     /// The database URL is not one this build supports.
     #[error("unsupported database URL scheme `{0}`; supported: sqlite:, postgres:, postgresql:, mysql:, mariadb:")]
     UnsupportedUrl(String),
+    /// The URL names a database whose driver this build leaves out (a `portcullis` feature).
+    #[error("this build has no {0} driver: enable the `{0}` feature of `portcullis`")]
+    DriverNotBuilt(&'static str),
     /// The database could not be reached at start.
     #[error("cannot connect to the database at {host}: {reason}")]
     Connect {
@@ -654,21 +663,30 @@ pub async fn connect(
         other => other,
     };
     let adapter: std::sync::Arc<dyn Adapter> = match scheme {
+        #[cfg(feature = "sqlite")]
         "sqlite" => std::sync::Arc::new(
             SqliteAdapter::connect(url, schema, ids)
                 .await
                 .map_err(unreachable)?,
         ),
+        #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => std::sync::Arc::new(
             PostgresAdapter::connect(url, schema, ids)
                 .await
                 .map_err(unreachable)?,
         ),
+        #[cfg(feature = "mysql")]
         "mysql" | "mariadb" => std::sync::Arc::new(
             MysqlAdapter::connect(url, schema, ids)
                 .await
                 .map_err(unreachable)?,
         ),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => return Err(StorageError::DriverNotBuilt("sqlite")),
+        #[cfg(not(feature = "postgres"))]
+        "postgres" | "postgresql" => return Err(StorageError::DriverNotBuilt("postgres")),
+        #[cfg(not(feature = "mysql"))]
+        "mysql" | "mariadb" => return Err(StorageError::DriverNotBuilt("mysql")),
         other => return Err(StorageError::UnsupportedUrl(other.to_owned())),
     };
     Ok(adapter)

@@ -43,7 +43,8 @@ pub const BASE_URL: &str = "http://localhost:3000";
 
 /// A builder with what a test needs set: a fresh random secret, [`BASE_URL`], a private in-memory
 /// SQLite database, and rate limiting off (tests sign up freely). Add plugins, hooks and
-/// options, build, then `migrate()`.
+/// options, build, then `migrate()`. (The in-memory database needs the `sqlite` feature; a
+/// build without it uses [`builder_for`].)
 pub fn builder() -> AuthBuilder {
     builder_for("sqlite::memory:")
 }
