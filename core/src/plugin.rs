@@ -389,6 +389,43 @@ impl<S: Send + Sync + 'static> Handlers<S> {
         let state = self.state.clone();
         Hook::after(matcher, move |ctx, result| f(state.clone(), ctx, result))
     }
+
+    /// A database hook before each `op` of a `model` row (see [`DbHook`]) that gets the
+    /// state: it returns the row to write (for a delete, the row it was given; only its
+    /// `Err` matters there), or an error that refuses the write.
+    ///
+    /// [`DbHook`]: crate::storage::DbHook
+    pub fn before_write<F, Fut>(
+        &self,
+        op: crate::storage::DbOp,
+        model: impl Into<crate::storage::Model>,
+        f: F,
+    ) -> crate::storage::DbHook
+    where
+        F: Fn(Arc<S>, crate::storage::Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<crate::storage::Row, ApiError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        crate::storage::DbHook::before(model.into(), op, move |row, ctx| f(state.clone(), row, ctx))
+    }
+
+    /// A database hook after each `op` of a `model` row (see [`DbHook`]) that gets the
+    /// state, with the row as stored (for a delete, as it was).
+    ///
+    /// [`DbHook`]: crate::storage::DbHook
+    pub fn after_write<F, Fut>(
+        &self,
+        op: crate::storage::DbOp,
+        model: impl Into<crate::storage::Model>,
+        f: F,
+    ) -> crate::storage::DbHook
+    where
+        F: Fn(Arc<S>, crate::storage::Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        crate::storage::DbHook::after(model.into(), op, move |row, ctx| f(state.clone(), row, ctx))
+    }
 }
 
 /// Which endpoints a before/after hook applies to, by path pattern (`/sign-in/email`).

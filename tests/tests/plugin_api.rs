@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use portcullis::plugin::{Handlers, Json};
+use portcullis::storage::{DbHook, DbOp, Model};
 use portcullis::{ApiError, ApiRequest, Ctx, Endpoint, ErrorCode, Plugin, Reply};
 use portcullis_tests::TestApp;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,8 @@ struct Counter {
 struct CounterState {
     total: AtomicU64,
     step_limit: u64,
+    /// Users created, counted by a database hook on the same state.
+    users: AtomicU64,
 }
 
 #[derive(Deserialize)]
@@ -73,12 +76,30 @@ impl Plugin for Counter {
             on.get("counterRead", "/counter", read),
         ]
     }
+
+    fn database_hooks(&self) -> Vec<DbHook> {
+        let on: Handlers<CounterState> = Handlers::new(self.state.clone());
+        vec![
+            on.after_write(DbOp::Create, Model::USER, |state, _user, _ctx| async move {
+                state.users.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+            on.before_write(DbOp::Create, Model::USER, |state, user, _ctx| async move {
+                // The state decides: no more users than the step limit.
+                if state.users.load(Ordering::SeqCst) >= state.step_limit {
+                    return Err(TOO_MANY.into());
+                }
+                Ok(user)
+            }),
+        ]
+    }
 }
 
 async fn app() -> TestApp {
     let state = Arc::new(CounterState {
         total: AtomicU64::new(0),
         step_limit: 10,
+        users: AtomicU64::new(0),
     });
     TestApp::build(|b| b.plugin(Counter { state })).await
 }
@@ -124,4 +145,31 @@ async fn an_error_code_answers_with_its_default_status() {
         ApiError::from(portcullis::codes::UNAUTHORIZED).status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn database_hooks_get_the_plugins_state_too() {
+    let mut app = app().await;
+    app.signed_up("one@example.com").await;
+    app.new_client().signed_up("two@example.com").await;
+    assert_eq!(app.auth.store().count("user", &[]).await.unwrap(), 2);
+    // A state with a lower limit refuses the next sign-up through its before hook.
+    let state = Arc::new(CounterState {
+        total: AtomicU64::new(0),
+        step_limit: 1,
+        users: AtomicU64::new(0),
+    });
+    let mut limited = TestApp::build(|b| {
+        b.plugin(Counter {
+            state: state.clone(),
+        })
+    })
+    .await;
+    limited.signed_up("first@example.com").await;
+    let res = limited
+        .sign_up("second@example.com", portcullis_tests::PASSWORD)
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
+    assert_eq!(res.code().as_deref(), Some("TOO_MANY_COUNTS"));
+    assert_eq!(state.users.load(Ordering::SeqCst), 1);
 }

@@ -123,7 +123,7 @@ impl std::fmt::Debug for DbHook {
 }
 
 impl DbHook {
-    fn before<F, Fut>(model: Model, op: DbOp, f: F) -> Self
+    pub(crate) fn before<F, Fut>(model: Model, op: DbOp, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Row, ApiError>> + Send + 'static,
@@ -135,7 +135,7 @@ impl DbHook {
         }
     }
 
-    fn after<F, Fut>(model: Model, op: DbOp, f: F) -> Self
+    pub(crate) fn after<F, Fut>(model: Model, op: DbOp, f: F) -> Self
     where
         F: Fn(Row, Option<Ctx>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
