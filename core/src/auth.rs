@@ -364,6 +364,7 @@ impl AuthBuilder {
                 secret,
                 cookies,
                 cookie_cache,
+                sessions: crate::session_store::DatabaseSessions,
                 schema,
                 db,
                 hasher,
@@ -393,6 +394,7 @@ pub(crate) struct AuthInner {
     secret: Secret,
     cookies: CookieJarConfig,
     cookie_cache: crate::cookie_cache::CookieCache,
+    sessions: crate::session_store::DatabaseSessions,
     schema: Arc<Schema>,
     db: Arc<dyn Adapter>,
     hasher: PasswordHasher,
@@ -462,6 +464,11 @@ impl Auth {
 
     pub(crate) fn cookie_cache(&self) -> &crate::cookie_cache::CookieCache {
         &self.inner.cookie_cache
+    }
+
+    /// The session store every session read and write goes through.
+    pub(crate) fn sessions(&self) -> &crate::session_store::DatabaseSessions {
+        &self.inner.sessions
     }
 
     /// The merged schema.

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::cookies::{append_set_cookie, SetCookie};
 use crate::error::{codes, ApiError};
-use crate::session::CacheRead;
+use crate::session_store::SessionStore as _;
 use crate::storage::{SessionAndUser, StorageError, Store, Tx};
 use crate::Auth;
 
@@ -352,22 +352,20 @@ impl Ctx {
         // hot path.
         let cache_on = auth.cookie_cache().options.enabled;
         let use_cache = cache_allowed && !self.query_flag("disableCookieCache");
-        match auth.read_cookie_cache(self, &token, use_cache) {
-            CacheRead::Hit(s) => {
-                return Ok(Resolved {
-                    found: Some(*s),
-                    from_cache: true,
-                })
+        let loaded = auth.load_session(self, &token, use_cache).await?;
+        if loaded.from_cache {
+            return Ok(Resolved {
+                found: loaded.found,
+                from_cache: true,
+            });
+        }
+        if loaded.stale_cache {
+            for c in auth.cookie_cache_deletions(self) {
+                self.add_pending_cookie(&c);
             }
-            CacheRead::Invalid => {
-                for c in auth.cookie_cache_deletions(self) {
-                    self.add_pending_cookie(&c);
-                }
-            }
-            CacheRead::Absent => {}
         }
         let now = crate::time::now();
-        let read = self.store().session_and_user(&token).await?;
+        let read = loaded.found;
         // Better Auth's session middleware is its get-session: a dead session's row goes and
         // the client is told to drop its cookies, and a session `updateAge` old is extended.
         // The writes wait for `settle_session`.
@@ -444,7 +442,8 @@ impl Ctx {
         let store = self.store();
         match settle {
             Settle::DeleteExpired(token) => {
-                if let Err(e) = store.delete_session(&token).await {
+                let deleted = self.inner.auth.sessions().delete(store, &token).await;
+                if let Err(e) = deleted {
                     tracing::warn!(error = %e, "could not delete an expired session");
                 }
             }

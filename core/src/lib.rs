@@ -74,6 +74,7 @@ mod router;
 mod routes;
 pub mod schema;
 mod session;
+mod session_store;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;

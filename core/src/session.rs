@@ -4,6 +4,7 @@ use crate::context::{Ctx, Reply};
 use crate::cookies::SetCookie;
 use crate::crypto::{random_string, ALPHANUMERIC};
 use crate::error::{codes, ApiError};
+use crate::session_store::SessionStore as _;
 use crate::storage::{Row, Session, SessionAndUser, StorageError, Store, User};
 use crate::Auth;
 use chrono::{DateTime, Utc};
@@ -55,7 +56,7 @@ impl Auth {
             extra: Default::default(),
             hidden: Default::default(),
         };
-        store.create_session(&session).await.map_err(|e| {
+        self.sessions().create(store, &session).await.map_err(|e| {
             ApiError::from_storage(
                 e,
                 "failed to create session",
@@ -191,6 +192,24 @@ impl Auth {
         session.expires_at - opts.expires_in + opts.update_age <= now
     }
 
+    /// Sets fields of session `token` through the engine's session store (what a plugin
+    /// uses rather than writing the row itself, so a session layer sees every change);
+    /// `None` when the session is gone.
+    pub async fn update_session(
+        &self,
+        store: Store<'_>,
+        token: &str,
+        set: Row,
+    ) -> Result<Option<Session>, StorageError> {
+        self.sessions().touch(store, token, set).await
+    }
+
+    /// Deletes session `token` through the engine's session store (a sign-out, a session a
+    /// plugin takes back); how many rows went.
+    pub async fn delete_session(&self, store: Store<'_>, token: &str) -> Result<u64, StorageError> {
+        self.sessions().delete(store, token).await
+    }
+
     /// Extends session `token` by `expiresIn` from `now`; `None` when the row is gone.
     pub(crate) async fn extend_session(
         &self,
@@ -201,7 +220,7 @@ impl Auth {
         let set = Row::new()
             .with("expiresAt", now + self.options().session.expires_in)
             .with("updatedAt", now);
-        store.update_session(token, set).await
+        self.sessions().touch(store, token, set).await
     }
 
     /// Reads the request's cookie cache for session `token`. `use_it` false (the request

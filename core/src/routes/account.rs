@@ -109,8 +109,8 @@ async fn update_session(ctx: Ctx) -> Result<Reply, ApiError> {
         Row::from_json(table, update).map_err(|e| ApiError::validation(format!("[body] {e}")))?;
     set.set("updatedAt", crate::time::now());
     let Some(session) = ctx
-        .store()
-        .update_session(&current.session.token, set)
+        .auth()
+        .update_session(ctx.store(), &current.session.token, set)
         .await?
     else {
         // A cached session whose row is gone was revoked: fail closed, as Better Auth does.

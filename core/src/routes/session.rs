@@ -8,7 +8,7 @@ use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
-use crate::session::CacheRead;
+use crate::session_store::SessionStore as _;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -61,27 +61,27 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
     let Some(token) = ctx.session_token() else {
         return Ok(Reply::json(serde_json::Value::Null));
     };
-    let mut reply = Reply::json(serde_json::Value::Null);
-    match auth.read_cookie_cache(&ctx, &token, !ctx.query_flag("disableCookieCache")) {
-        CacheRead::Hit(cached) => return Ok(Reply::json(&cached)),
-        CacheRead::Invalid => {
-            for c in auth.cookie_cache_deletions(&ctx) {
-                reply.set_cookie(&c);
-            }
-        }
-        CacheRead::Absent => {}
-    }
-    let store = ctx.store();
-    let found = store
-        .session_and_user(&token)
+    let loaded = auth
+        .load_session(&ctx, &token, !ctx.query_flag("disableCookieCache"))
         .await
         .map_err(failed_to_get_session)?;
+    if let (true, Some(cached)) = (loaded.from_cache, &loaded.found) {
+        return Ok(Reply::json(cached));
+    }
+    let mut reply = Reply::json(serde_json::Value::Null);
+    if loaded.stale_cache {
+        for c in auth.cookie_cache_deletions(&ctx) {
+            reply.set_cookie(&c);
+        }
+    }
+    let store = ctx.store();
+    let found = loaded.found;
     let now = crate::time::now();
     let mut current = match found {
         Some(s) if s.session.expires_at > now => s,
         other => {
             if other.is_some() {
-                if let Err(e) = store.delete_session(&token).await {
+                if let Err(e) = auth.sessions().delete(store, &token).await {
                     tracing::warn!(error = %e, "could not delete an expired session");
                 }
             }
@@ -131,7 +131,7 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `POST /sign-out`: deletes the session the cookie names (if any) and expires the cookies.
 async fn sign_out(ctx: Ctx) -> Result<Reply, ApiError> {
     if let Some(token) = ctx.session_token() {
-        ctx.store().delete_session(&token).await?;
+        ctx.auth().sessions().delete(ctx.store(), &token).await?;
     }
     let mut reply = Reply::json(json!({ "success": true }));
     ctx.auth().expire_session_cookies(&ctx, &mut reply);

@@ -125,7 +125,7 @@ async fn intercept_sign_in(
     // Take back the session the sign-in made: nothing may treat the user as signed in
     // before the second factor.
     let store = ctx.store();
-    store.delete_session(&new.session.token).await?;
+    ctx.auth().delete_session(store, &new.session.token).await?;
     auth.expire_session_token_cookies(&ctx, &mut reply);
     reply.set_new_session(None);
     // The sign-in's `Location` (when it had a callbackURL) stays, as in Better Auth: on a

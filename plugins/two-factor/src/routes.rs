@@ -147,7 +147,12 @@ async fn switch_and_rotate(
     let dont_remember = auth.has_dont_remember(ctx);
     let tx = ctx.begin().await?;
     let store = tx.store();
-    if store.delete_session(&current.session.token).await? != 1 {
+    if ctx
+        .auth()
+        .delete_session(store, &current.session.token)
+        .await?
+        != 1
+    {
         return Err(ApiError::unauthorized());
     }
     let user = store
@@ -174,7 +179,11 @@ async fn switch_and_rotate(
         let keep = Row::new()
             .with("ipAddress", current.session.ip_address.clone())
             .with("userAgent", current.session.user_agent.clone());
-        if let Some(s) = store.update_session(&session.token, keep).await? {
+        if let Some(s) = ctx
+            .auth()
+            .update_session(store, &session.token, keep)
+            .await?
+        {
             session = s;
         }
     }
