@@ -2,6 +2,7 @@
 // both servers are brought into, the normalisation by shape and the comparison. What is sent
 // lives in corpus.mjs.
 import http from "node:http";
+import net from "node:net";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -40,6 +41,19 @@ export function alnum(rand, n) {
 
 // ---------------------------------------------------------------------------------------------
 // The servers.
+
+/** A port nothing listens on now: the OS picks it (a random guess once hit epmd's 4369). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 export async function waitFor(url, child, name, timeoutMs = 120_000) {
   const end = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import {
   COOKIE,
   World,
   applySetCookies,
+  freePort,
   here,
   normalise,
   parseCookieHeader,
@@ -45,8 +46,8 @@ if (!PORTCULLIS) throw new Error("--portcullis <path to the portcullis binary> i
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "wire-diff-"));
 const REPORT = opt("report", path.join(work, "report.txt"));
 const secret = crypto.randomBytes(24).toString("hex");
-const refPort = 3000 + Math.floor(Math.random() * 2000) * 2;
-const pcPort = refPort + 1;
+const refPort = await freePort();
+const pcPort = await freePort();
 
 const children = [];
 const stopAll = () => {
