@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::cookies::{append_set_cookie, SetCookie};
 use crate::error::{codes, ApiError};
-use crate::session_store::SessionStore as _;
+use crate::session_store::{Loaded, SessionStore as _};
 use crate::storage::{SessionAndUser, StorageError, Store, Tx};
 use crate::Auth;
 
@@ -352,20 +352,21 @@ impl Ctx {
         // hot path.
         let cache_on = auth.cookie_cache().options.enabled;
         let use_cache = cache_allowed && !self.query_flag("disableCookieCache");
-        let loaded = auth.load_session(self, &token, use_cache).await?;
-        if loaded.from_cache {
-            return Ok(Resolved {
-                found: loaded.found,
-                from_cache: true,
-            });
-        }
-        if loaded.stale_cache {
+        let (read, stale_cache) = match auth.load_session(self, &token, use_cache).await? {
+            Loaded::Cached(s) => {
+                return Ok(Resolved {
+                    found: Some(s),
+                    from_cache: true,
+                })
+            }
+            Loaded::Stored { found, stale_cache } => (found, stale_cache),
+        };
+        if stale_cache {
             for c in auth.cookie_cache_deletions(self) {
                 self.add_pending_cookie(&c);
             }
         }
         let now = crate::time::now();
-        let read = loaded.found;
         // Better Auth's session middleware is its get-session: a dead session's row goes and
         // the client is told to drop its cookies, and a session `updateAge` old is extended.
         // The writes wait for `settle_session`.

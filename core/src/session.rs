@@ -220,7 +220,7 @@ impl Auth {
         let set = Row::new()
             .with("expiresAt", now + self.options().session.expires_in)
             .with("updatedAt", now);
-        self.sessions().touch(store, token, set).await
+        self.update_session(store, token, set).await
     }
 
     /// Reads the request's cookie cache for session `token`. `use_it` false (the request

@@ -87,14 +87,17 @@ impl SessionStore for DatabaseSessions {
 }
 
 /// A session read through the cookie cache layer.
-pub(crate) struct Loaded {
-    /// The session and user, expired or not (from the cache: valid).
-    pub(crate) found: Option<SessionAndUser>,
-    /// Whether the cookie cache answered, without a database read.
-    pub(crate) from_cache: bool,
-    /// Whether the request carries a cache that must be deleted (forged, stale, of another
-    /// session, or present while the cache is off).
-    pub(crate) stale_cache: bool,
+pub(crate) enum Loaded {
+    /// The request's cookie cache answered (valid), without a read of the store.
+    Cached(SessionAndUser),
+    /// The store answered.
+    Stored {
+        /// The session and user, expired or not.
+        found: Option<SessionAndUser>,
+        /// The request carries a cache that must be deleted (forged, stale, of another
+        /// session, or present while the cache is off).
+        stale_cache: bool,
+    },
 }
 
 impl Auth {
@@ -107,21 +110,11 @@ impl Auth {
         use_cache: bool,
     ) -> Result<Loaded, StorageError> {
         let stale_cache = match self.read_cookie_cache(ctx, token, use_cache) {
-            CacheRead::Hit(s) => {
-                return Ok(Loaded {
-                    found: Some(*s),
-                    from_cache: true,
-                    stale_cache: false,
-                })
-            }
+            CacheRead::Hit(s) => return Ok(Loaded::Cached(*s)),
             CacheRead::Invalid => true,
             CacheRead::Absent => false,
         };
         let found = self.sessions().load(ctx.store(), token).await?;
-        Ok(Loaded {
-            found,
-            from_cache: false,
-            stale_cache,
-        })
+        Ok(Loaded::Stored { found, stale_cache })
     }
 }

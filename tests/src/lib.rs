@@ -184,20 +184,8 @@ impl TestApp {
     /// Sends a request through `Auth::handle`, adding this client's cookies (unless the
     /// request has a `Cookie` header) and default headers, and stores the cookies the
     /// response sets.
-    pub async fn send(&mut self, mut req: Request<Full<Bytes>>) -> TestResponse {
-        for (name, value) in &self.default_headers {
-            if !req.headers().contains_key(name) {
-                req.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if !req.headers().contains_key(header::COOKIE) {
-            if let Some(cookie) = self.jar.header_value() {
-                req.headers_mut().insert(header::COOKIE, cookie);
-            }
-        }
-        let res = TestResponse::read(self.auth.handle(req).await).await;
-        self.jar.store(&res.headers);
-        res
+    pub async fn send(&mut self, req: Request<Full<Bytes>>) -> TestResponse {
+        self.jar.send(&self.auth, &self.default_headers, req).await
     }
 
     /// `GET path` (under the base path).

@@ -8,7 +8,7 @@ use crate::context::{Ctx, Reply};
 use crate::error::{codes, ApiError};
 use crate::input::{Shape, Type};
 use crate::plugin::Endpoint;
-use crate::session_store::SessionStore as _;
+use crate::session_store::{Loaded, SessionStore as _};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -65,17 +65,17 @@ async fn get_session(ctx: Ctx) -> Result<Reply, ApiError> {
         .load_session(&ctx, &token, !ctx.query_flag("disableCookieCache"))
         .await
         .map_err(failed_to_get_session)?;
-    if let (true, Some(cached)) = (loaded.from_cache, &loaded.found) {
-        return Ok(Reply::json(cached));
-    }
+    let (found, stale_cache) = match loaded {
+        Loaded::Cached(cached) => return Ok(Reply::json(&cached)),
+        Loaded::Stored { found, stale_cache } => (found, stale_cache),
+    };
     let mut reply = Reply::json(serde_json::Value::Null);
-    if loaded.stale_cache {
+    if stale_cache {
         for c in auth.cookie_cache_deletions(&ctx) {
             reply.set_cookie(&c);
         }
     }
     let store = ctx.store();
-    let found = loaded.found;
     let now = crate::time::now();
     let mut current = match found {
         Some(s) if s.session.expires_at > now => s,

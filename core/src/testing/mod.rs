@@ -142,20 +142,8 @@ impl TestClient {
     /// Sends a request built by hand (a form post, a raw body), adding this client's headers
     /// and cookies where the request has none of its own, and keeps the cookies the answer
     /// sets.
-    pub async fn request(&mut self, mut req: Request<Full<Bytes>>) -> TestResponse {
-        for (name, value) in &self.headers {
-            if !req.headers().contains_key(name) {
-                req.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if !req.headers().contains_key(header::COOKIE) {
-            if let Some(cookie) = self.jar.header_value() {
-                req.headers_mut().insert(header::COOKIE, cookie);
-            }
-        }
-        let res = TestResponse::read(self.auth.handle(req).await).await;
-        self.jar.store(&res.headers);
-        res
+    pub async fn request(&mut self, req: Request<Full<Bytes>>) -> TestResponse {
+        self.jar.send(&self.auth, &self.headers, req).await
     }
 
     /// This client's cookies.
@@ -187,6 +175,30 @@ pub struct CookieJar {
 }
 
 impl CookieJar {
+    /// Sends `req` through [`Auth::handle`] as the browser holding these cookies: `headers`
+    /// and the `Cookie` header are added where the request has none of its own, and the
+    /// cookies the answer sets are kept.
+    pub async fn send(
+        &mut self,
+        auth: &Auth,
+        headers: &HeaderMap,
+        mut req: Request<Full<Bytes>>,
+    ) -> TestResponse {
+        for (name, value) in headers {
+            if !req.headers().contains_key(name) {
+                req.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        if !req.headers().contains_key(header::COOKIE) {
+            if let Some(cookie) = self.header_value() {
+                req.headers_mut().insert(header::COOKIE, cookie);
+            }
+        }
+        let res = TestResponse::read(auth.handle(req).await).await;
+        self.store(&res.headers);
+        res
+    }
+
     /// Applies every `Set-Cookie` of a response.
     pub fn store(&mut self, headers: &HeaderMap) {
         for v in headers.get_all(header::SET_COOKIE) {

@@ -69,32 +69,26 @@ fn serve_records_and_lists_sign_ins_with_the_configured_limit() {
     .expect("sign-in answers");
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
 
+    let list = |path: &str| -> Vec<serde_json::Value> {
+        let res = http_request_with(
+            port,
+            "GET",
+            path,
+            None,
+            &[("Origin", &origin), ("Cookie", &cookie)],
+        )
+        .expect("the list answers");
+        assert_eq!(res.status, 200, "{}", res.body);
+        serde_json::from_str(&res.body).expect("a JSON list")
+    };
+
     // default_limit = 1, from the file.
-    let listed = http_request_with(
-        port,
-        "GET",
-        "/api/auth/audit-log/list",
-        None,
-        &[("Origin", &origin), ("Cookie", &cookie)],
-    )
-    .expect("the list answers");
-    assert_eq!(listed.status, 200, "{}", listed.body);
-    let events: serde_json::Value = serde_json::from_str(&listed.body).expect("JSON");
-    let events = events.as_array().expect("a list");
+    let events = list("/api/auth/audit-log/list");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["kind"], "sign-in");
 
-    let two = http_request_with(
-        port,
-        "GET",
-        "/api/auth/audit-log/list?limit=2",
-        None,
-        &[("Origin", &origin), ("Cookie", &cookie)],
-    )
-    .expect("the list answers");
-    assert_eq!(two.status, 200, "{}", two.body);
-    let two: serde_json::Value = serde_json::from_str(&two.body).expect("JSON");
-    assert_eq!(two.as_array().map(Vec::len), Some(2), "{two}");
+    let two = list("/api/auth/audit-log/list?limit=2");
+    assert_eq!(two.len(), 2, "{two:?}");
 
     let output = server.stop();
     assert!(!output.contains(GOOD_SECRET), "the secret is never logged");
