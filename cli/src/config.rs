@@ -84,6 +84,26 @@ struct FileConfig {
     email_verification: crate::email::VerificationFile,
     #[serde(default)]
     user: UserFile,
+    #[serde(default)]
+    security: SecurityFile,
+}
+
+/// `[security]`: the switches that bring back one of Better Auth's weaker behaviours, for an
+/// application that truly needs it (SECURITY.md says what each costs).
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct SecurityFile {
+    #[serde(default)]
+    keep_previous_session_on_sign_in: bool,
+    #[serde(default)]
+    keep_session_on_password_change: bool,
+}
+
+impl SecurityFile {
+    fn apply(&self, o: &mut portcullis::Options) {
+        o.security.keep_previous_session_on_sign_in = self.keep_previous_session_on_sign_in;
+        o.security.keep_session_on_password_change = self.keep_session_on_password_change;
+    }
 }
 
 /// `[user.change_email]` and `[user.delete_user]`: Better Auth's `user.changeEmail` and
@@ -267,6 +287,42 @@ struct RateLimitFile {
     max: Option<u32>,
     /// `memory` (default) or `database` (shared by every server on the database).
     storage: Option<String>,
+    /// `[rate_limit.account]`: the per-account sign-in throttle.
+    #[serde(default)]
+    account: AccountThrottleFile,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct AccountThrottleFile {
+    enabled: Option<bool>,
+    threshold: Option<u32>,
+    /// Seconds.
+    max_delay: Option<u64>,
+    /// Seconds.
+    forget_after: Option<u64>,
+    /// Seconds.
+    known_address_for: Option<u64>,
+}
+
+impl AccountThrottleFile {
+    fn apply(&self, o: &mut portcullis::throttle::AccountThrottleOptions) {
+        if let Some(e) = self.enabled {
+            o.enabled = e;
+        }
+        if let Some(t) = self.threshold {
+            o.threshold = t;
+        }
+        if let Some(s) = self.max_delay {
+            o.max_delay = Duration::from_secs(s);
+        }
+        if let Some(s) = self.forget_after {
+            o.forget_after = Duration::from_secs(s);
+        }
+        if let Some(s) = self.known_address_for {
+            o.known_address_for = Duration::from_secs(s);
+        }
+    }
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -311,6 +367,7 @@ pub(crate) struct Config {
     schema: SchemaFile,
     email: crate::email::EmailConfig,
     user: UserFile,
+    security: SecurityFile,
 }
 
 impl Config {
@@ -403,6 +460,7 @@ impl Config {
             schema: file.schema,
             email,
             user: file.user,
+            security: file.security,
         })
     }
 
@@ -480,6 +538,7 @@ impl Config {
                 }
                 o.rate_limit.database_storage =
                     self.rate_limit.storage.as_deref() == Some("database");
+                self.rate_limit.account.apply(&mut o.rate_limit.account);
                 if let Some(s) = self.session.expires_in {
                     o.session.expires_in = Duration::from_secs(s);
                 }
@@ -506,6 +565,7 @@ impl Config {
                 o.schema = schema_options;
                 o.ids = ids;
                 self.user.apply(o);
+                self.security.apply(o);
             });
         let mut email = Ok(());
         builder = builder.options(|o| email = self.email.apply(o));

@@ -548,3 +548,23 @@ fn serve_configures_change_email_and_delete_user_from_the_user_section() {
     let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(entry["to"], "cy@example.com");
 }
+
+#[test]
+fn serve_throttles_an_account_as_the_config_says() {
+    let (_dir, mut server) = serve_with_config("[rate_limit.account]\nthreshold = 2\n");
+    let sign_up = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Di","email":"di@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(sign_up.status, 200, "{}", sign_up.body);
+
+    let wrong = r#"{"email":"di@example.com","password":"not-the-password"}"#;
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| post_json(server.port, "/api/auth/sign-in/email", wrong).status)
+        .collect();
+    // The third attempt is within the per-address limit (3 per 10 s): the account's own
+    // threshold of two is what refuses it.
+    assert_eq!(statuses, [401, 401, 429]);
+    server.stop();
+}

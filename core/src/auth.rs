@@ -49,15 +49,26 @@ impl Default for SessionOptions {
     }
 }
 
-/// Switches for the origin and redirect checks. Both are on by default; turn them off only
-/// for a server that no browser talks to.
+/// Security switches. Every defence is on by default; each switch turns one off, for the
+/// server that truly needs Better Auth's old behaviour (SECURITY.md says what each costs).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct SecurityOptions {
-    /// Skips the Origin/CSRF check of state-changing requests.
+    /// Skips the Origin/CSRF check of state-changing requests (only for a server that no
+    /// browser talks to).
     pub disable_csrf_check: bool,
     /// Skips the validation of redirect targets (`callbackURL` and the like).
     pub disable_origin_check: bool,
+    /// Keeps the session a request carried when it signs in again (Better Auth's behaviour).
+    /// By default a sign-in, of the same user or another, ends the session the browser held,
+    /// so a session token fixed or stolen before the sign-in is worthless after it (OWASP
+    /// ASVS 7.2.4).
+    pub keep_previous_session_on_sign_in: bool,
+    /// Keeps the current session token through `/change-password` without
+    /// `revokeOtherSessions` (Better Auth's behaviour). By default the caller's session is
+    /// replaced by a new one (new cookie, new `set-auth-token`), so a copy of the old token
+    /// stops working with the old password.
+    pub keep_session_on_password_change: bool,
 }
 
 /// Engine options. Plugins have options of their own.
@@ -345,10 +356,13 @@ impl AuthBuilder {
         )?;
         let hasher = PasswordHasher::new(options.argon2, options.hash_concurrency)
             .map_err(|e| Error::Config(e.to_string()))?;
+        let counters = crate::rate_limit::store_for(&options.rate_limit, &db);
         let rate_limiter = options
             .rate_limit
             .enabled
-            .then(|| RateLimiter::new(&options.rate_limit, plugin_rules, Some(&db)));
+            .then(|| RateLimiter::new(&options.rate_limit, plugin_rules, counters.clone()));
+        let throttle =
+            crate::throttle::SignInThrottle::new(options.rate_limit.account.clone(), counters);
         let mut pipeline = Pipeline::default();
         for h in hooks {
             match h.kind {
@@ -373,6 +387,7 @@ impl AuthBuilder {
                 pipeline,
                 db_hooks,
                 rate_limiter,
+                throttle,
                 error_codes,
                 plugins: self.plugins,
                 trusted,
@@ -403,6 +418,7 @@ pub(crate) struct AuthInner {
     pipeline: Pipeline,
     db_hooks: DbHooks,
     rate_limiter: Option<RateLimiter>,
+    throttle: crate::throttle::SignInThrottle,
     error_codes: Vec<ErrorCode>,
     plugins: Vec<Arc<dyn Plugin>>,
     trusted: crate::origin::TrustedOrigins,
@@ -514,6 +530,11 @@ impl Auth {
     ) -> Result<Tx<'a>, StorageError> {
         let tx = self.inner.db.begin().await?;
         Ok(Tx::new(tx, &self.inner.schema, &self.inner.db_hooks, ctx))
+    }
+
+    /// The per-account throttle that every password sign-in path goes through.
+    pub fn sign_in_throttle(&self) -> &crate::throttle::SignInThrottle {
+        &self.inner.throttle
     }
 
     /// The password hasher.
@@ -764,10 +785,19 @@ impl Auth {
                 set_no_store(reply.headers_mut());
             }
         }
+        // A sign-in, before after hooks can take it back (a second-factor challenge does):
+        // the browser's previous session ends once the request succeeds either way.
+        let signed_in = match &result {
+            Ok(reply) => reply.new_session().map(|s| s.session.token.clone()),
+            Err(_) => None,
+        };
         for (matcher, hook) in &self.inner.pipeline.after {
             if matcher.matches(&ctx) {
                 result = hook(ctx.clone(), result).await;
             }
+        }
+        if let (Some(new), true) = (signed_in, result.is_ok()) {
+            self.end_replaced_session(&ctx, &new).await;
         }
         ctx.settle_session().await;
         if let Ok(reply) = &mut result {
@@ -779,6 +809,23 @@ impl Auth {
             }
         }
         result
+    }
+
+    /// Ends the session the request's cookie names when a sign-in replaced it with `new`
+    /// (unless `security.keep_previous_session_on_sign_in`). A failure is logged: the sign-in
+    /// itself has succeeded.
+    async fn end_replaced_session(&self, ctx: &Ctx, new: &str) {
+        if self.inner.options.security.keep_previous_session_on_sign_in {
+            return;
+        }
+        let Some(old) = ctx.session_token().filter(|old| old != new) else {
+            return;
+        };
+        match self.delete_session(ctx.store(), &old).await {
+            Ok(n) if n > 0 => tracing::debug!("sign-in ended the session the request held"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not end the session a sign-in replaced"),
+        }
     }
 
     pub(crate) fn api_ctx(

@@ -128,7 +128,7 @@ async fn change_email(ctx: Ctx) -> Result<Reply, ApiError> {
 
     if can_update_directly {
         let set = Row::new().with("email", new_email.as_str());
-        let updated = match store.update_user(&user.id, set).await {
+        let updated = match change_address(&ctx, &user.id, set).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(ApiError::unauthorized()),
             // Taken between the look-up and the write: the same answer as above.
@@ -163,6 +163,19 @@ async fn change_email(ctx: Ctx) -> Result<Reply, ApiError> {
 
     auth.send_change_verification(&ctx, user.clone(), &new_email, callback);
     Ok(done())
+}
+
+/// Writes the user's new address (`set`) and, in the same transaction, ends the reset and
+/// deletion links mailed to the old one.
+async fn change_address(ctx: &Ctx, user_id: &str, set: Row) -> Result<Option<User>, StorageError> {
+    let tx = ctx.begin().await?;
+    let in_tx = tx.store();
+    let Some(updated) = in_tx.update_user(user_id, set).await? else {
+        return Ok(None);
+    };
+    in_tx.revoke_user_tokens(user_id).await?;
+    tx.commit().await?;
+    Ok(Some(updated))
 }
 
 impl Auth {
@@ -226,7 +239,7 @@ pub(crate) async fn follow_link(
             let set = Row::new()
                 .with("email", new_email.as_str())
                 .with("emailVerified", verified);
-            let updated = match store.update_user(&user.id, set).await {
+            let updated = match change_address(ctx, &user.id, set).await {
                 Ok(Some(u)) => u,
                 Ok(None) => return refuse(callback, VerificationError::UserNotFound),
                 Err(StorageError::UniqueViolation) => {

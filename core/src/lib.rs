@@ -78,6 +78,7 @@ mod session_store;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod time;
 pub mod validate;
 

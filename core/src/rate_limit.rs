@@ -28,12 +28,56 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
         window: Duration,
         max: u32,
     ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>>;
+
+    /// Counter `key` (the per-account sign-in throttle's), unless it is absent or has not
+    /// changed for `ttl`.
+    fn counter<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>>;
+
+    /// Adds one to counter `key`, starting from zero when it is absent or has not changed for
+    /// `ttl`; answers the new count. Two concurrent calls add two.
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>>;
+
+    /// Forgets counter `key`.
+    fn remove<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>>;
+}
+
+/// A counter of a [`RateLimitStore`]: its count and how long ago it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// The count.
+    pub count: u32,
+    /// Time since the last change.
+    pub since_last: Duration,
 }
 
 /// Counters in this process's memory: the default, right for a single server process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     buckets: Mutex<HashMap<String, Bucket>>,
+    counters: Mutex<HashMap<String, Kept>>,
+}
+
+/// A counter in memory, with the lifetime it was last added with.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    count: u32,
+    last: Instant,
+    ttl: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryStore {
@@ -42,10 +86,7 @@ impl MemoryStore {
 
     fn hit_now(&self, key: &str, window: Duration, max: u32) -> Option<Duration> {
         let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = lock(&self.buckets);
         if buckets.len() > 100_000 {
             buckets.retain(|_, b| now.duration_since(b.last) < Self::HORIZON.max(window));
         }
@@ -63,6 +104,35 @@ impl MemoryStore {
         bucket.last = now;
         None
     }
+
+    fn counter_now(&self, key: &str, ttl: Duration) -> Option<Counter> {
+        let kept = *lock(&self.counters).get(key)?;
+        let since_last = kept.last.elapsed();
+        (since_last < ttl).then_some(Counter {
+            count: kept.count,
+            since_last,
+        })
+    }
+
+    fn add_now(&self, key: &str, ttl: Duration) -> u32 {
+        let now = Instant::now();
+        let mut counters = lock(&self.counters);
+        if counters.len() > 100_000 {
+            counters.retain(|_, k| now.duration_since(k.last) < k.ttl);
+        }
+        let kept = counters.entry(key.to_owned()).or_insert(Kept {
+            count: 0,
+            last: now,
+            ttl,
+        });
+        if now.duration_since(kept.last) >= kept.ttl {
+            kept.count = 0;
+        }
+        kept.count = kept.count.saturating_add(1);
+        kept.last = now;
+        kept.ttl = ttl;
+        kept.count
+    }
 }
 
 impl RateLimitStore for MemoryStore {
@@ -74,6 +144,32 @@ impl RateLimitStore for MemoryStore {
     ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
         let result = self.hit_now(key, window, max);
         Box::pin(async move { Ok(result) })
+    }
+
+    fn counter<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>> {
+        let result = self.counter_now(key, ttl);
+        Box::pin(async move { Ok(result) })
+    }
+
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
+        let result = self.add_now(key, ttl);
+        Box::pin(async move { Ok(result) })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>> {
+        lock(&self.counters).remove(key);
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -113,41 +209,92 @@ impl DatabaseStore {
         window: Duration,
         max: u32,
     ) -> Result<Option<Duration>, crate::storage::StorageError> {
-        use crate::storage::{Row, StorageError, Value, Where};
-        let window_ms = window.as_millis() as i64;
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self.compare_and_set(key, |found, now| match found {
+            Some((count, last)) if now.saturating_sub(last) < window_ms => {
+                if count >= i64::from(max) {
+                    let wait = (last.saturating_add(window_ms) - now).max(0) as u64;
+                    Step::Done(Some(Duration::from_millis(wait)))
+                } else {
+                    Step::Write(count + 1, None)
+                }
+            }
+            _ => Step::Write(1, None),
+        })
+        .await
+    }
+
+    async fn counter_db(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Counter>, crate::storage::StorageError> {
+        use crate::storage::Where;
+        let Some(row) = self
+            .db
+            .find_one("rateLimit", &[Where::eq("key", key)])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (count, last) = (int_of(&row, "count"), int_of(&row, "lastRequest"));
+        let now = chrono::Utc::now().timestamp_millis();
+        let since_last = Duration::from_millis(now.saturating_sub(last).max(0) as u64);
+        Ok((since_last < ttl).then_some(Counter {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            since_last,
+        }))
+    }
+
+    async fn add_db(&self, key: &str, ttl: Duration) -> Result<u32, crate::storage::StorageError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.compare_and_set(key, |found, now| {
+            let next = match found {
+                Some((count, last)) if now.saturating_sub(last) < ttl_ms => count.saturating_add(1),
+                _ => 1,
+            };
+            Step::Write(next, u32::try_from(next).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    /// Updates counter `key` by compare-and-set (`update … where key = ? and count = ? and
+    /// lastRequest = ?`, or an insert when there is no row), retried on conflict, so concurrent
+    /// updates are counted exactly on every database without locks or transactions. `decide`
+    /// sees the row's `(count, lastRequest)` and the time, in ms.
+    async fn compare_and_set<T>(
+        &self,
+        key: &str,
+        decide: impl Fn(Option<(i64, i64)>, i64) -> Step<T>,
+    ) -> Result<T, crate::storage::StorageError> {
+        use crate::storage::{Row, StorageError, Where};
         for attempt in 0..64 {
             if attempt > 0 {
                 // Someone else counted first: let them finish, then read again.
                 tokio::task::yield_now().await;
             }
             let now = chrono::Utc::now().timestamp_millis();
-            let Some(row) = self
+            let row = self
                 .db
                 .find_one("rateLimit", &[Where::eq("key", key)])
-                .await?
-            else {
+                .await?;
+            let found = row
+                .as_ref()
+                .map(|r| (int_of(r, "count"), int_of(r, "lastRequest")));
+            let (next, answer) = match decide(found, now) {
+                Step::Done(answer) => return Ok(answer),
+                Step::Write(next, answer) => (next, answer),
+            };
+            let Some((count, last)) = found else {
                 let fresh = Row::new()
                     .with("key", key)
-                    .with("count", 1)
+                    .with("count", next)
                     .with("lastRequest", now);
                 match self.db.create("rateLimit", fresh).await {
-                    Ok(_) => return Ok(None),
+                    Ok(_) => return Ok(answer),
                     Err(StorageError::UniqueViolation) => continue,
                     Err(e) => return Err(e),
                 }
-            };
-            let int = |f: &str| match row.get(f) {
-                Some(Value::Int(i)) => *i,
-                _ => 0,
-            };
-            let (count, last) = (int("count"), int("lastRequest"));
-            let next = if now - last >= window_ms {
-                1
-            } else if count >= i64::from(max) {
-                let wait = (last + window_ms - now).max(0) as u64;
-                return Ok(Some(Duration::from_millis(wait)));
-            } else {
-                count + 1
             };
             let expected = [
                 Where::eq("key", key),
@@ -156,12 +303,26 @@ impl DatabaseStore {
             ];
             let set = Row::new().with("count", next).with("lastRequest", now);
             if self.db.update_many("rateLimit", &expected, set).await? == 1 {
-                return Ok(None);
+                return Ok(answer);
             }
         }
         Err(StorageError::Unknown(
             "rate-limit counter under contention".into(),
         ))
+    }
+}
+
+/// What [`DatabaseStore::compare_and_set`] does with a counter: write a new count, or leave
+/// it; either way with the answer.
+enum Step<T> {
+    Write(i64, T),
+    Done(T),
+}
+
+fn int_of(row: &crate::storage::Row, field: &str) -> i64 {
+    match row.get(field) {
+        Some(crate::storage::Value::Int(i)) => *i,
+        _ => 0,
     }
 }
 
@@ -173,6 +334,35 @@ impl RateLimitStore for DatabaseStore {
         max: u32,
     ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
         Box::pin(self.hit_db(key, window, max))
+    }
+
+    fn counter<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>> {
+        Box::pin(self.counter_db(key, ttl))
+    }
+
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
+        Box::pin(self.add_db(key, ttl))
+    }
+
+    fn remove<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>> {
+        use crate::storage::Where;
+        Box::pin(async move {
+            self.db
+                .delete_many("rateLimit", &[Where::eq("key", key)])
+                .await
+                .map(|_| ())
+        })
     }
 }
 
@@ -193,6 +383,9 @@ pub struct RateLimitOptions {
     /// Keep counters in the primary database (the `rateLimit` table), shared by every server
     /// process on it.
     pub database_storage: bool,
+    /// Per-account throttling of password sign-in, with its counters in the same store. On
+    /// even when `enabled` is off, which is about the per-address limits.
+    pub account: crate::throttle::AccountThrottleOptions,
 }
 
 impl Default for RateLimitOptions {
@@ -204,6 +397,7 @@ impl Default for RateLimitOptions {
             custom_rules: Vec::new(),
             store: None,
             database_storage: false,
+            account: Default::default(),
         }
     }
 }
@@ -245,7 +439,7 @@ impl RateLimiter {
     pub(crate) fn new(
         options: &RateLimitOptions,
         plugin_rules: Vec<RateRule>,
-        db: Option<&Arc<dyn crate::storage::Adapter>>,
+        store: Arc<dyn RateLimitStore>,
     ) -> Self {
         let mut rules = options.custom_rules.clone();
         rules.extend(plugin_rules);
@@ -253,11 +447,7 @@ impl RateLimiter {
         Self {
             rules,
             default: RateRule::prefix("/", options.window, options.max),
-            store: match (&options.store, db.filter(|_| options.database_storage)) {
-                (Some(store), _) => store.clone(),
-                (None, Some(db)) => Arc::new(DatabaseStore::new(db.clone())),
-                (None, None) => Arc::new(MemoryStore::default()),
-            },
+            store,
         }
     }
 
@@ -277,20 +467,34 @@ impl RateLimiter {
         let key = format!("{client}|{path}");
         match self.store.hit(&key, rule.window, rule.max).await {
             Ok(None) => Ok(()),
-            Ok(Some(wait)) => {
-                let secs = wait.as_millis().div_ceil(1000).max(1);
-                Err(
-                    ApiError::without_code(StatusCode::TOO_MANY_REQUESTS, MESSAGE).with_header(
-                        HeaderName::from_static("x-retry-after"),
-                        HeaderValue::from(secs as u64),
-                    ),
-                )
-            }
+            Ok(Some(wait)) => Err(too_many_requests(wait)),
             Err(e) => {
                 tracing::error!(error = %e, "rate-limit store failed; request let through");
                 Ok(())
             }
         }
+    }
+}
+
+/// Better Auth's 429 answer, with the wait in whole seconds (at least one).
+pub(crate) fn too_many_requests(wait: Duration) -> ApiError {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    ApiError::without_code(StatusCode::TOO_MANY_REQUESTS, MESSAGE).with_header(
+        HeaderName::from_static("x-retry-after"),
+        HeaderValue::from(u64::try_from(secs).unwrap_or(u64::MAX)),
+    )
+}
+
+/// The store the options choose: the configured one, else the primary database with
+/// `database_storage`, else process memory.
+pub(crate) fn store_for(
+    options: &RateLimitOptions,
+    db: &Arc<dyn crate::storage::Adapter>,
+) -> Arc<dyn RateLimitStore> {
+    match &options.store {
+        Some(store) => store.clone(),
+        None if options.database_storage => Arc::new(DatabaseStore::new(db.clone())),
+        None => Arc::new(MemoryStore::default()),
     }
 }
 
@@ -311,9 +515,13 @@ fn normalize_path(path: &str) -> String {
 mod tests {
     use super::*;
 
+    fn memory() -> Arc<dyn RateLimitStore> {
+        Arc::new(MemoryStore::default())
+    }
+
     #[tokio::test]
     async fn sign_in_allows_three_per_ten_seconds_per_client() {
-        let rl = RateLimiter::new(&RateLimitOptions::default(), vec![], None);
+        let rl = RateLimiter::new(&RateLimitOptions::default(), vec![], memory());
         for _ in 0..3 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }
@@ -336,7 +544,7 @@ mod tests {
                 Duration::from_secs(10),
                 5,
             )],
-            None,
+            memory(),
         );
         for _ in 0..5 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
@@ -357,15 +565,34 @@ mod tests {
         ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
             Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
         }
+
+        fn counter<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>> {
+            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+        }
+
+        fn add<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
+            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+        }
+
+        fn remove<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>> {
+            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+        }
     }
 
     #[tokio::test]
-    async fn a_failing_store_fails_open_and_a_custom_store_is_used() {
-        let options = RateLimitOptions {
-            store: Some(Arc::new(Broken)),
-            ..RateLimitOptions::default()
-        };
-        let rl = RateLimiter::new(&options, vec![], None);
+    async fn a_failing_store_fails_open() {
+        let rl = RateLimiter::new(&RateLimitOptions::default(), vec![], Arc::new(Broken));
         for _ in 0..10 {
             rl.check("1.1.1.1", "/sign-in/email").await.unwrap();
         }

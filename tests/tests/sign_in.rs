@@ -34,18 +34,33 @@ async fn sign_in_with_the_right_password_starts_a_session() {
     assert_eq!(app.session().await["session"]["token"], token);
 }
 
+/// Each sign-in is a new session; a sign-in in a browser that holds one ends it (ASVS 7.2.4,
+/// where Better Auth keeps it), and other browsers' sessions live on.
 #[tokio::test]
-async fn each_sign_in_is_a_new_session() {
+async fn each_sign_in_is_a_new_session_that_replaces_the_browsers() {
     let mut app = app_with_user("many@example.com").await;
+    let mut other_browser = app.new_client();
+    let kept = other_browser
+        .sign_in("many@example.com", PASSWORD)
+        .await
+        .json();
 
     let first = app.sign_in("many@example.com", PASSWORD).await.json();
     let second = app.sign_in("many@example.com", PASSWORD).await.json();
 
     assert_ne!(first["token"], second["token"]);
     let user_id = first["user"]["id"].as_str().unwrap();
-    // The sign-up session plus two sign-ins.
     let sessions = app.auth.store().active_sessions(user_id).await.unwrap();
-    assert_eq!(sessions.len(), 3);
+    let tokens: Vec<&str> = sessions.iter().map(|s| s.token.as_str()).collect();
+    // The sign-up's session (its browser forgot it), the other browser's, and the second.
+    assert_eq!(tokens.len(), 3, "{tokens:?}");
+    assert!(!tokens.contains(&first["token"].as_str().unwrap()));
+    assert!(tokens.contains(&kept["token"].as_str().unwrap()));
+    assert_eq!(app.session().await["session"]["token"], second["token"]);
+    assert_eq!(
+        other_browser.session().await["session"]["token"],
+        kept["token"]
+    );
 }
 
 #[tokio::test]

@@ -178,10 +178,16 @@ async fn change_password_replaces_the_password() {
 
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let body = res.json();
-    assert!(body["token"].is_null());
     assert_eq!(body["user"]["id"], me["user"]["id"]);
-    // The current session lives on.
-    assert!(!app.session().await.is_null());
+    // The caller stays signed in, on a new session: the old token is dead (where Better Auth
+    // keeps it), the new one arrives as a cookie and in the body.
+    let new_token = body["token"].as_str().expect("a new session token");
+    assert_ne!(Some(new_token), me["token"].as_str());
+    assert_eq!(app.session().await["session"]["token"], new_token);
+    let mut old_cookie = app.new_client();
+    let old = app.cookie_for_token(me["token"].as_str().unwrap());
+    old_cookie.set_default_header("cookie", &old);
+    assert!(old_cookie.session().await.is_null());
     let mut fresh = app.new_client();
     let old = fresh.sign_in("chpw@example.com", PASSWORD).await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);

@@ -895,6 +895,21 @@ impl<'a> Store<'a> {
         self.delete_rows("verification", filter).await
     }
 
+    /// Deletes the user's outstanding password-reset and account-deletion tokens
+    /// (verification rows `reset-password:*` and `delete-account-*` whose value is the user
+    /// id); returns how many. The engine runs it, in the same transaction, whenever a password
+    /// is reset, changed or set and whenever the email changes: a link mailed before the change
+    /// must not act after it. A plugin that changes those things should run it too.
+    pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<u64, StorageError> {
+        let mut filter = vec![Where::eq("value", user_id)];
+        filter.extend(
+            USER_TOKEN_PREFIXES
+                .iter()
+                .map(|p| Where::new("identifier", Op::StartsWith, *p).or()),
+        );
+        self.delete_rows("verification", &filter).await
+    }
+
     /// Deletes every verification row that has expired; returns how many.
     pub async fn delete_expired_verifications(&self) -> Result<u64, StorageError> {
         self.delete_rows(
@@ -904,6 +919,12 @@ impl<'a> Store<'a> {
         .await
     }
 }
+
+/// Identifier prefixes of the verification rows that act for a user on the strength of the
+/// account's present password and address, with the user id as their value: password-reset
+/// links (`reset-password:<token>`) and account-deletion links (`delete-account-<token>`).
+/// [`Store::revoke_user_tokens`] deletes them.
+const USER_TOKEN_PREFIXES: [&str; 2] = ["reset-password:", "delete-account-"];
 
 /// A transaction whose writes go through the engine's database hooks: before hooks run as
 /// each write is made, after hooks once [`Tx::commit`] has committed (never, if the

@@ -75,8 +75,9 @@ pub mod kind {
     pub const SIGN_IN_CHALLENGED: &str = "sign-in-challenged";
     /// The user signed out (`/sign-out`).
     pub const SIGN_OUT: &str = "sign-out";
-    /// Any other end of a session: revoked (by the user or a password change or reset) or
-    /// deleted when it was found expired.
+    /// Any other end of a session: revoked (by the user or a password change or reset),
+    /// replaced (a new sign-in in the same browser ends the session it held) or deleted when
+    /// it was found expired.
     pub const SESSION_ENDED: &str = "session-ended";
 }
 

@@ -306,6 +306,8 @@ async fn reset_password(shared: Arc<Reset>, ctx: Ctx) -> Result<Reply, ApiError>
     if !in_tx.consume_verification(&row).await? {
         return Err(invalid_token());
     }
+    // Every other reset (and deletion) link of the user dies with this one.
+    in_tx.revoke_user_tokens(&user.id).await?;
     match in_tx.credential_account(&user.id).await? {
         Some(account) => in_tx.set_password(&account.id, &hash).await?,
         None => {
@@ -318,6 +320,8 @@ async fn reset_password(shared: Arc<Reset>, ctx: Ctx) -> Result<Reply, ApiError>
     }
     tx.commit().await?;
     tracing::info!("password reset");
+    // The owner proved the mailbox: a throttle an attacker ran up is over.
+    auth.sign_in_throttle().clear(&user.id).await;
     if let Some(callback) = &shared.on_password_reset {
         callback(user).await;
     }

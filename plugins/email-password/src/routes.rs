@@ -278,6 +278,13 @@ async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     let email = body.email.to_lowercase();
 
     let user = store.user_by_email(&email).await?;
+    // Failures count per account across every client address; an email without an account
+    // is counted the same way, so the throttle tells nobody which emails exist.
+    let throttled = match &user {
+        Some(u) => u.id.clone(),
+        None => format!("email:{email}"),
+    };
+    let attempt = auth.sign_in_throttle().begin(&ctx, &throttled).await?;
     let account = match &user {
         Some(u) => store.credential_account(&u.id).await?,
         None => None,
@@ -289,6 +296,7 @@ async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
             .verify_dummy(&body.password)
             .await
             .map_err(hash_failed)?;
+        attempt.failed().await;
         return Err(invalid_credentials());
     };
     let verified = hasher
@@ -297,8 +305,10 @@ async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
         .map_err(hash_failed)?;
     if !verified.ok {
         tracing::debug!(user = %user.id, "sign-in refused: wrong password");
+        attempt.failed().await;
         return Err(invalid_credentials());
     }
+    attempt.succeeded().await;
     if verified.needs_rehash {
         match hasher.hash(&body.password).await {
             Ok(new_hash) => {
@@ -353,8 +363,6 @@ struct ChangePasswordBody {
     revoke_other_sessions: Option<bool>,
 }
 
-/// `POST /change-password`. With `revokeOtherSessions`, every session of the user ends and a
-/// new one is issued to the caller.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SetPasswordBody {
@@ -369,8 +377,7 @@ async fn set_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     let current = ctx.require_sensitive_session().await?;
     check_length(&opts, &body.new_password)?;
     let auth = ctx.auth();
-    let store = ctx.store();
-    let existing = store.credential_account(&current.user.id).await?;
+    let existing = ctx.store().credential_account(&current.user.id).await?;
     if existing.as_ref().is_some_and(|a| a.password.is_some()) {
         return Err(ApiError::bad_request(core::PASSWORD_ALREADY_SET));
     }
@@ -379,17 +386,25 @@ async fn set_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
         .hash(&body.new_password)
         .await
         .map_err(hash_failed)?;
+    let tx = ctx.begin().await?;
+    let in_tx = tx.store();
     match existing {
-        Some(account) => store.set_password(&account.id, &hash).await?,
+        Some(account) => in_tx.set_password(&account.id, &hash).await?,
         None => {
             let account =
                 Account::credential(auth.options().ids.generate(), &current.user.id, hash);
-            store.create_account(&account).await?;
+            in_tx.create_account(&account).await?;
         }
     }
+    in_tx.revoke_user_tokens(&current.user.id).await?;
+    tx.commit().await?;
     Ok(Reply::json(json!({ "status": true })))
 }
 
+/// `POST /change-password`. The password changes, outstanding reset and deletion links die,
+/// and the caller's session is replaced by a new one (unless
+/// `security.keep_session_on_password_change`, Better Auth's behaviour); with
+/// `revokeOtherSessions` every other session of the user ends too. All of it commits together.
 async fn change_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     let body: ChangePasswordBody = ctx.body()?;
     let current = ctx.require_sensitive_session().await?;
@@ -414,15 +429,21 @@ async fn change_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::bad_request(core::INVALID_PASSWORD));
     }
     let new_hash = hasher.hash(&body.new_password).await.map_err(hash_failed)?;
-    if body.revoke_other_sessions != Some(true) {
-        store.set_password(&account.id, &new_hash).await?;
-        return Ok(Reply::json(json!({ "token": null, "user": current.user })));
-    }
-    // Password, revocation and the replacement session commit together.
+    let revoke_others = body.revoke_other_sessions == Some(true);
+    let rotate = revoke_others || !auth.options().security.keep_session_on_password_change;
     let tx = ctx.begin().await?;
     let in_tx = tx.store();
     in_tx.set_password(&account.id, &new_hash).await?;
-    in_tx.delete_user_sessions(&current.user.id, None).await?;
+    in_tx.revoke_user_tokens(&current.user.id).await?;
+    if !rotate {
+        tx.commit().await?;
+        return Ok(Reply::json(json!({ "token": null, "user": current.user })));
+    }
+    if revoke_others {
+        in_tx.delete_user_sessions(&current.user.id, None).await?;
+    } else {
+        auth.delete_session(in_tx, &current.session.token).await?;
+    }
     let dont_remember = auth.has_dont_remember(&ctx);
     let session = auth
         .create_session(in_tx, &ctx, &current.user.id, dont_remember)
