@@ -7,7 +7,7 @@ use http::StatusCode;
 use portcullis::storage::{Row, Where};
 use portcullis_tests::mail::MailSink;
 use portcullis_tests::{TestApp, TestResponse, PASSWORD};
-use portcullis_two_factor::{TwoFactor, TwoFactorApi};
+use portcullis_two_factor::{TwoFactor, TwoFactorApi, TwoFactorOptions};
 use serde_json::{json, Value};
 
 const TWO_FACTOR: &str = "better-auth.two_factor";
@@ -988,29 +988,10 @@ impl portcullis::Plugin for Audit {
     }
 
     fn endpoints(&self) -> Vec<portcullis::Endpoint> {
-        vec![portcullis::Endpoint::post(
-            "signInTrusted",
-            "/sign-in/trusted-link",
-            |ctx: portcullis::Ctx| async move {
-                let email = ctx
-                    .body_json()
-                    .and_then(|b| b["email"].as_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                let auth = ctx.auth();
-                let user = ctx
-                    .store()
-                    .user_by_email(&email)
-                    .await?
-                    .ok_or_else(portcullis::ApiError::unauthorized)?;
-                let session = auth
-                    .create_session(ctx.store(), &ctx, &user.id, false)
-                    .await?;
-                let out = json!({ "token": session.token, "user": user });
-                Ok(auth.signed_in_reply(&ctx, out, session, user, false))
-            },
-        )
-        .login()]
+        vec![
+            portcullis::Endpoint::post("signInTrusted", "/sign-in/trusted-link", link_sign_in)
+                .login(),
+        ]
     }
 }
 
@@ -1045,14 +1026,15 @@ async fn another_plugin_observes_and_decorates_two_factor_results() {
         "enrolment, the wrong code, the sign-in"
     );
 
-    // Sign-ins other than the password ones are not challenged (Better Auth's rule).
+    // Another plugin's sign-in is challenged too (Better Auth challenges only password
+    // sign-in), and the other plugin's after hook sees the challenge.
     let mut m = base.new_client();
     let r = m
         .post("/sign-in/trusted-link", json!({ "email": e.email }))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert!(r.json().get("twoFactorRedirect").is_none());
-    assert_eq!(m.session().await["user"]["id"], e.user_id.as_str());
+    assert_eq!(r.json()["twoFactorRedirect"], true);
+    assert!(m.session().await.is_null());
 }
 
 #[tokio::test]
@@ -1370,4 +1352,209 @@ async fn digits_period_and_issuer_are_options() {
         .await;
     let uri = en.json()["totpURI"].as_str().unwrap().to_owned();
     assert!(uri.starts_with("otpauth://totp/Team%20Space:"), "{uri}");
+}
+
+// --- the second factor on every sign-in path ------------------------------------------------
+
+/// Two-factor with `configure`d options, and email verification that signs the user in.
+async fn app_signing_in_by_link(configure: impl FnOnce(&mut TwoFactorOptions)) -> TestApp {
+    let mut options = TwoFactorOptions::default();
+    configure(&mut options);
+    let plugin = TwoFactor::new(options);
+    TestApp::build(move |b| {
+        b.plugin(plugin)
+            .plugin(LinkSignIn)
+            .email_sender(MailSink::new())
+            .options(|o| o.email_verification.auto_sign_in_after_verification = true)
+    })
+    .await
+}
+
+/// An enrolled user whose address is not verified yet, and a verification link's token.
+async fn unverified_two_factor_user(app: &TestApp, email: &str) -> (Enrolled, String) {
+    let e = enrolled(app, email).await;
+    app.auth
+        .store()
+        .update_user(&e.user_id, Row::new().with("emailVerified", false))
+        .await
+        .unwrap();
+    let token = app.auth.email_verification_token(email, Some(&e.user_id));
+    (e, token)
+}
+
+fn assert_no_session_cookie(res: &TestResponse) {
+    assert!(
+        !res.set_cookies()
+            .iter()
+            .any(|c| c.starts_with(&format!("{SESSION}=")) && !c.contains("Max-Age=0")),
+        "{:?}",
+        res.set_cookies()
+    );
+}
+
+#[tokio::test]
+async fn an_email_verification_link_signs_a_two_factor_user_in_only_after_the_second_factor() {
+    let app = app_signing_in_by_link(|_| {}).await;
+    let (mut e, token) = unverified_two_factor_user(&app, "link@example.com").await;
+
+    let mut browser = app.new_client();
+    let res = browser.get(&format!("/verify-email?token={token}")).await;
+
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.json()["twoFactorRedirect"], true, "{}", res.text());
+    assert_no_session_cookie(&res);
+    assert!(res.set_cookie(TWO_FACTOR).is_some());
+    assert!(browser.session().await.is_null());
+    // The address is verified all the same; the session waits for the code.
+    let user = app
+        .auth
+        .store()
+        .user_by_id(&e.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified);
+    let done = browser
+        .post("/two-factor/verify-totp", json!({ "code": e.app.next() }))
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert_eq!(browser.session().await["user"]["id"], e.user_id.as_str());
+}
+
+#[tokio::test]
+async fn a_links_redirect_goes_to_the_two_factor_page() {
+    for (page, expected) in [
+        (None, "/welcome?step=2&twoFactorRedirect=true"),
+        (Some("/two-factor"), "/two-factor"),
+    ] {
+        let app = app_signing_in_by_link(|o| o.two_factor_page = page.map(str::to_owned)).await;
+        let (_e, token) = unverified_two_factor_user(&app, "nav@example.com").await;
+        let mut browser = app.new_client();
+        let res = browser
+            .get(&format!(
+                "/verify-email?token={token}&callbackURL=%2Fwelcome%3Fstep%3D2"
+            ))
+            .await;
+        assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
+        assert_eq!(res.header("location"), Some(expected));
+        assert_no_session_cookie(&res);
+        assert!(res.set_cookie(TWO_FACTOR).is_some());
+        assert!(browser.session().await.is_null());
+    }
+}
+
+#[tokio::test]
+async fn server_side_sign_ins_are_challenged_alike() {
+    let app = app_signing_in_by_link(|_| {}).await;
+    let (_e, token) = unverified_two_factor_user(&app, "api@example.com").await;
+
+    let reply = app.auth.api().verify_email(&token).await.unwrap();
+
+    assert!(reply.new_session().is_none());
+    assert_eq!(reply.json_body().unwrap()["twoFactorRedirect"], true);
+    assert!(!reply
+        .set_cookies()
+        .any(|c| c.starts_with(&format!("{SESSION}=")) && !c.contains("Max-Age=0")));
+}
+
+/// Sign-in endpoints of the application's own (stand-ins for any plugin's: each signs the
+/// user named in the body in), at the paths of a plugin's link, a passkey and a social
+/// callback.
+struct LinkSignIn;
+
+const SIGN_INS: [(&str, &str); 3] = [
+    ("customLinkSignIn", "/sign-in/custom-link"),
+    ("passkeySignIn", "/passkey/verify-authentication"),
+    ("socialCallback", "/callback/:id"),
+];
+
+impl portcullis::Plugin for LinkSignIn {
+    fn id(&self) -> &'static str {
+        "link-sign-in"
+    }
+
+    fn endpoints(&self) -> Vec<portcullis::Endpoint> {
+        SIGN_INS
+            .into_iter()
+            .map(|(name, path)| portcullis::Endpoint::post(name, path, link_sign_in).server_only())
+            .collect()
+    }
+}
+
+async fn link_sign_in(ctx: portcullis::Ctx) -> Result<portcullis::Reply, portcullis::ApiError> {
+    let email = ctx
+        .body_json()
+        .and_then(|b| b["email"].as_str())
+        .unwrap_or_default();
+    let auth = ctx.auth();
+    let user = ctx
+        .store()
+        .user_by_email(email)
+        .await?
+        .ok_or_else(portcullis::ApiError::unauthorized)?;
+    let session = auth
+        .create_session(ctx.store(), &ctx, &user.id, false)
+        .await?;
+    let body = json!({ "token": session.token, "user": user });
+    Ok(auth.signed_in_reply(&ctx, body, session, user, false))
+}
+
+/// Which of [`SIGN_INS`] hold a sign-in of `email` for the second factor.
+async fn challenged_sign_ins(app: &TestApp, email: &str) -> Vec<&'static str> {
+    let mut held = Vec::new();
+    for (name, _) in SIGN_INS {
+        let reply = app
+            .auth
+            .api()
+            .call(
+                portcullis::ApiRequest::new(name)
+                    .param("id", "github")
+                    .body(json!({ "email": email })),
+            )
+            .await
+            .unwrap();
+        let challenged = reply.json_body().unwrap()["twoFactorRedirect"] == true;
+        assert_eq!(challenged, reply.new_session().is_none(), "{name}");
+        if challenged {
+            held.push(name);
+        }
+    }
+    held
+}
+
+#[tokio::test]
+async fn every_sign_in_path_is_challenged_but_passkeys_and_social_by_default() {
+    let app = app_signing_in_by_link(|_| {}).await;
+    enrolled(&app, "paths@example.com").await;
+    assert_eq!(
+        challenged_sign_ins(&app, "paths@example.com").await,
+        ["customLinkSignIn"]
+    );
+
+    let app = app_signing_in_by_link(|o| {
+        o.challenge.passkey = true;
+        o.challenge.social = true;
+    })
+    .await;
+    enrolled(&app, "paths@example.com").await;
+    assert_eq!(
+        challenged_sign_ins(&app, "paths@example.com").await,
+        ["customLinkSignIn", "passkeySignIn", "socialCallback"]
+    );
+}
+
+/// Better Auth's behaviour, as an option: only password sign-in is challenged.
+#[tokio::test]
+async fn challenging_only_password_sign_in_is_an_option() {
+    let app = app_signing_in_by_link(|o| o.challenge.password_sign_in_only = true).await;
+    let (e, token) = unverified_two_factor_user(&app, "legacy@example.com").await;
+    assert!(challenged_sign_ins(&app, "legacy@example.com")
+        .await
+        .is_empty());
+    let mut browser = app.new_client();
+    let res = browser.get(&format!("/verify-email?token={token}")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(browser.session().await["user"]["id"], e.user_id.as_str());
+    let (_, res) = challenged(&app, "legacy@example.com").await;
+    assert_eq!(res.json()["twoFactorRedirect"], true);
 }

@@ -1,5 +1,6 @@
-//! The sign-in challenge: the after hook that turns a password sign-in of a two-factor user
-//! into `{twoFactorRedirect: true}`, the signed `two_factor` cookie that names the pending
+//! The sign-in challenge: the after hook that turns any sign-in of a two-factor user (but
+//! passkeys and social sign-in, by default) into `{twoFactorRedirect: true}`, or for a link's
+//! redirect into one to the two-factor page, the signed `two_factor` cookie that names the pending
 //! challenge, trusted devices, per-challenge attempt budgets and the account lock-out.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use portcullis::{codes as core, ApiError, Ctx, Hook, Matcher, Reply};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use crate::options::ChallengeOptions;
 use crate::row::{self, TwoFactorRow};
 use crate::{codes, Shared};
 
@@ -28,19 +30,54 @@ const ATTEMPTS_PER_CHALLENGE: u32 = 5;
 /// Better Auth's default random-string alphabet.
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
 
-/// The password sign-in endpoints Better Auth challenges. Magic links, passkeys and social
-/// sign-in are not challenged.
-const CHALLENGED: [&str; 3] = [
+/// The password sign-in endpoints, the only ones Better Auth challenges.
+const PASSWORD_SIGN_IN: [&str; 3] = [
     "/sign-in/email",
     "/sign-in/username",
     "/sign-in/phone-number",
 ];
 
+/// Passkey sign-in (Better Auth's passkey plugin's routes).
+fn is_passkey(route: &str) -> bool {
+    route.starts_with("/passkey/") || route == "/sign-in/passkey"
+}
+
+/// Social sign-in: OAuth callbacks, an ID token at `/sign-in/social`, one-tap.
+fn is_social(route: &str) -> bool {
+    route.starts_with("/callback/")
+        || route.starts_with("/oauth2/callback/")
+        || route == "/sign-in/social"
+        || route == "/sign-in/oauth2"
+        || route == "/one-tap/callback"
+}
+
+/// Whether a new session made at `route` waits for the second factor (when its user has
+/// two-factor on). The plugin's own endpoints complete a challenge or replace a session the
+/// user already has, and are never challenged.
+fn is_challenged(options: &ChallengeOptions, route: &str) -> bool {
+    if options.password_sign_in_only {
+        return PASSWORD_SIGN_IN.contains(&route);
+    }
+    if route.starts_with("/two-factor/") {
+        return false;
+    }
+    if is_passkey(route) {
+        return options.passkey;
+    }
+    if is_social(route) {
+        return options.social;
+    }
+    true
+}
+
 pub(crate) fn hooks(shared: Arc<Shared>) -> Vec<Hook> {
+    let options = shared.options.challenge.clone();
     let on = portcullis::plugin::Handlers::new(shared);
     vec![
         on.after(
-            Matcher::Paths(CHALLENGED.iter().map(|p| (*p).into()).collect()),
+            Matcher::Custom(Arc::new(move |ctx: &Ctx| {
+                is_challenged(&options, ctx.route())
+            })),
             intercept_sign_in,
         ),
         Hook::after(
@@ -166,9 +203,40 @@ async fn intercept_sign_in(
     if shared.otp_available(auth) {
         methods.push("otp");
     }
-    tracing::debug!(user = %user_id, "password sign-in held for the second factor");
+    tracing::debug!(user = %user_id, route = %ctx.route(), "sign-in held for the second factor");
+    // A sign-in by a link is a navigation: no client reads a JSON body, so it goes to the
+    // page that asks for the second factor (the `two_factor` cookie set either way).
+    if reply.status().is_redirection() {
+        let target = match &shared.options.two_factor_page {
+            Some(page) => page.clone(),
+            None => {
+                let location = reply
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("/");
+                with_query_flag(location, "twoFactorRedirect=true")
+            }
+        };
+        return Ok(reply.into_redirect(&target));
+    }
     reply.set_json(json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }));
     Ok(reply)
+}
+
+/// `url` with `pair` added to its query (before any fragment).
+fn with_query_flag(url: &str, pair: &str) -> String {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (url, None),
+    };
+    let sep = if rest.contains('?') { '&' } else { '?' };
+    let mut out = format!("{rest}{sep}{pair}");
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 /// Whether `id` has the shape of a challenge id (`2fa-` and 20 random characters).

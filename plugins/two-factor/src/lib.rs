@@ -8,10 +8,14 @@
 //!   `POST /two-factor/verify-otp`.
 //! - **Backup codes**: `POST /two-factor/verify-backup-code`,
 //!   `POST /two-factor/generate-backup-codes`, and the server-side `viewBackupCodes`.
-//! - **The sign-in challenge**: a password sign-in (`/sign-in/email`, `/sign-in/username`) of a
-//!   user with two-factor on answers `{twoFactorRedirect: true, twoFactorMethods: [...]}`
-//!   instead of a session, and sets the signed `two_factor` cookie; one of the verify endpoints
-//!   then creates the session. `trustDevice: true` remembers the browser for 30 days.
+//! - **The sign-in challenge**: a sign-in of a user with two-factor on answers
+//!   `{twoFactorRedirect: true, twoFactorMethods: [...]}` instead of a session, and sets the
+//!   signed `two_factor` cookie; one of the verify endpoints then creates the session.
+//!   `trustDevice: true` remembers the browser for 30 days. Every sign-in path is challenged
+//!   (password, magic link, email code, the automatic sign-in of an email-verification link,
+//!   any other plugin's), where Better Auth challenges only password sign-in; passkeys and
+//!   social sign-in are not, unless [`ChallengeOptions`] says so. A link's sign-in redirects to
+//!   [`TwoFactorOptions::two_factor_page`] instead.
 //!
 //! The TOTP secret and the backup codes are stored encrypted exactly as Better Auth stores
 //! them, so a database moves between the two servers with two-factor intact.
@@ -59,8 +63,8 @@ use portcullis::{
 use serde::{Deserialize, Serialize};
 
 pub use options::{
-    AccountLockoutOptions, BackupCodeOptions, BackupCodeStorage, OtpOptions, OtpStorage,
-    TotpOptions, TwoFactorOptions,
+    AccountLockoutOptions, BackupCodeOptions, BackupCodeStorage, ChallengeOptions, OtpOptions,
+    OtpStorage, TotpOptions, TwoFactorOptions,
 };
 
 /// The plugin's error codes (Better Auth's `TWO_FACTOR_ERROR_CODES`).

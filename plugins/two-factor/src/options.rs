@@ -29,6 +29,31 @@ pub struct TwoFactorOptions {
     pub trust_device_max_age: u64,
     /// Lock-out after repeated failures.
     pub account_lockout: AccountLockoutOptions,
+    /// Which sign-ins the second factor is asked for.
+    pub challenge: ChallengeOptions,
+    /// Where a challenged sign-in that came by a link (email verification, a magic link) is
+    /// sent: the application's page that asks for the second factor (`/two-factor`). Unset:
+    /// the link's own destination, with `twoFactorRedirect=true` added to its query.
+    pub two_factor_page: Option<String>,
+}
+
+/// Which sign-ins the second factor is asked for. By default every sign-in of a two-factor
+/// user is challenged, by whatever plugin it comes (password, magic link, email code, the
+/// automatic sign-in of an email-verification link, a plugin of the application's own), except
+/// passkeys (multi-factor by themselves) and social sign-in (the provider's own second factor
+/// applies), each of which has a switch. Better Auth challenges only password sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ChallengeOptions {
+    /// Challenge only `/sign-in/email`, `/sign-in/username` and `/sign-in/phone-number`, as
+    /// Better Auth does: a two-factor user who signs in by a link or a code gets a full session
+    /// from one factor.
+    pub password_sign_in_only: bool,
+    /// Challenge passkey sign-in too.
+    pub passkey: bool,
+    /// Challenge social sign-in (OAuth callbacks, ID tokens) too.
+    pub social: bool,
 }
 
 impl TwoFactorOptions {
@@ -94,6 +119,8 @@ impl Default for TwoFactorOptions {
             two_factor_cookie_max_age: 600,
             trust_device_max_age: 30 * 24 * 3600,
             account_lockout: AccountLockoutOptions::default(),
+            challenge: ChallengeOptions::default(),
+            two_factor_page: None,
         }
     }
 }
