@@ -15,7 +15,8 @@
 //! password_env = "SMTP_PASSWORD"   # the password is read from this environment variable
 //! from = "Example <no-reply@example.com>"
 //!
-//! [email.templates.verify_email]   # also reset_password, change_email_confirmation, delete_account
+//! [email.templates.verify_email]   # also reset_password, change_email_confirmation,
+//!                                   # delete_account, existing_account
 //! subject = "Confirm your address"
 //! text_file = "templates/verify.txt"
 //! html_file = "templates/verify.html"
@@ -76,6 +77,7 @@ struct TemplatesFile {
     reset_password: Option<TemplateFile>,
     change_email_confirmation: Option<TemplateFile>,
     delete_account: Option<TemplateFile>,
+    existing_account: Option<TemplateFile>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -173,6 +175,11 @@ impl EmailConfig {
                 "change_email_confirmation",
             ),
             (&t.delete_account, &mut out.delete_account, "delete_account"),
+            (
+                &t.existing_account,
+                &mut out.existing_account,
+                "existing_account",
+            ),
         ] {
             if let Some(f) = file {
                 self.template(f, template, name)?;

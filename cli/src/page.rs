@@ -16,7 +16,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 /// Routes one request: the API under the base path, the page and its assets, else 404.
 pub(crate) async fn route<B>(auth: Auth, req: Request<B>) -> HttpResponse
 where
-    B: http_body::Body<Data = Bytes> + Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let base = auth.options().base_path.as_str();

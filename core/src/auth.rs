@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use tokio::sync::OnceCell;
 
 use crate::context::{Ctx, CtxInner, Reply};
@@ -361,8 +361,10 @@ impl AuthBuilder {
             .rate_limit
             .enabled
             .then(|| RateLimiter::new(&options.rate_limit, plugin_rules, counters.clone()));
-        let throttle =
-            crate::throttle::SignInThrottle::new(options.rate_limit.account.clone(), counters);
+        let throttle = crate::throttle::SignInThrottle::new(
+            options.rate_limit.account.clone(),
+            counters.clone(),
+        );
         let mut pipeline = Pipeline::default();
         for h in hooks {
             match h.kind {
@@ -388,6 +390,7 @@ impl AuthBuilder {
                 db_hooks,
                 rate_limiter,
                 throttle,
+                counters,
                 error_codes,
                 plugins: self.plugins,
                 trusted,
@@ -419,6 +422,8 @@ pub(crate) struct AuthInner {
     db_hooks: DbHooks,
     rate_limiter: Option<RateLimiter>,
     throttle: crate::throttle::SignInThrottle,
+    /// The rate-limit store: the limiter's, the throttle's and other counters.
+    counters: Arc<dyn crate::rate_limit::RateLimitStore>,
     error_codes: Vec<ErrorCode>,
     plugins: Vec<Arc<dyn Plugin>>,
     trusted: crate::origin::TrustedOrigins,
@@ -532,6 +537,10 @@ impl Auth {
         Ok(Tx::new(tx, &self.inner.schema, &self.inner.db_hooks, ctx))
     }
 
+    pub(crate) fn counters(&self) -> &Arc<dyn crate::rate_limit::RateLimitStore> {
+        &self.inner.counters
+    }
+
     /// The per-account throttle that every password sign-in path goes through.
     pub fn sign_in_throttle(&self) -> &crate::throttle::SignInThrottle {
         &self.inner.throttle
@@ -587,7 +596,7 @@ impl Auth {
     /// Anything outside the base path answers 404.
     pub async fn handle<B>(&self, req: Request<B>) -> HttpResponse
     where
-        B: http_body::Body<Data = Bytes> + Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let req = with_dot_segments_resolved(req);
@@ -605,7 +614,7 @@ impl Auth {
     /// when mounted with axum's `nest_service`.
     pub async fn handle_nested<B>(&self, req: Request<B>) -> HttpResponse
     where
-        B: http_body::Body<Data = Bytes> + Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let req = with_dot_segments_resolved(req);
@@ -618,10 +627,13 @@ impl Auth {
 
     async fn handle_relative<B>(&self, req: Request<B>, path: String) -> HttpResponse
     where
-        B: http_body::Body<Data = Bytes> + Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = req.into_parts();
+        // Whatever of the body the answer leaves unread is drained, so the answer reaches a
+        // client still sending it (see `Unread`).
+        let mut body = Unread::new(body);
         let peer = parts.extensions.get::<crate::ip::ClientAddr>().map(|a| a.0);
         let ip_headers = &self.inner.options.ip_address_headers;
         // What a session records: with address headers configured, only what they say (`""`
@@ -654,7 +666,7 @@ impl Auth {
         };
         let endpoint = &self.inner.endpoints[index];
         let body = match read_body(
-            body,
+            &mut body,
             &parts.headers,
             &parts.method,
             endpoint,
@@ -933,15 +945,101 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(q).unwrap_or_default()
 }
 
+/// A request body that may go unread: when it is dropped with data still to come (the
+/// answer was decided before the body was needed: a 429, a 404, a 413 on its declared length),
+/// the rest is read and discarded in the background, up to [`Unread::DRAIN_BYTES`] and
+/// [`Unread::DRAIN_TIME`]. Closing a connection with unread data in the socket makes the
+/// kernel reset it, and a client still uploading (a browser, `fetch`) then sees the reset
+/// instead of the answer; draining lets the answer arrive and the connection live on. Past
+/// the bounds the body is dropped, and the connection with it.
+struct Unread<B: http_body::Body<Data = Bytes> + Send + 'static> {
+    state: Reading<B>,
+}
+
+enum Reading<B> {
+    /// Not touched (kept unboxed: most requests have no body to read at all).
+    Untouched(B),
+    /// Partly read.
+    Started(std::pin::Pin<Box<B>>),
+    /// Read to its end.
+    Done,
+}
+
+impl<B: http_body::Body<Data = Bytes> + Send + 'static> Unread<B> {
+    /// The most a drain reads.
+    const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+    /// The longest a drain waits for the client.
+    const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+    fn new(body: B) -> Self {
+        Self {
+            state: Reading::Untouched(body),
+        }
+    }
+
+    /// Reads the body whole, or up to `limit` bytes (`Ok(None)`: over the limit, the rest left
+    /// to the drain).
+    async fn read(&mut self, limit: usize) -> Result<Option<Bytes>, B::Error> {
+        if let Reading::Untouched(_) = self.state {
+            if let Reading::Untouched(b) = std::mem::replace(&mut self.state, Reading::Done) {
+                self.state = Reading::Started(Box::pin(b));
+            }
+        }
+        let Reading::Started(body) = &mut self.state else {
+            return Ok(Some(Bytes::new()));
+        };
+        let mut out = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                if out.len() + data.len() > limit {
+                    return Ok(None);
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        self.state = Reading::Done;
+        Ok(Some(out.freeze()))
+    }
+}
+
+impl<B: http_body::Body<Data = Bytes> + Send + 'static> Drop for Unread<B> {
+    fn drop(&mut self) {
+        let mut body = match std::mem::replace(&mut self.state, Reading::Done) {
+            Reading::Untouched(b) if !b.is_end_stream() => Box::pin(b),
+            Reading::Started(b) if !b.is_end_stream() => b,
+            _ => return,
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let drain = async {
+                let mut read = 0usize;
+                while let Some(Ok(frame)) = body.frame().await {
+                    if let Ok(data) = frame.into_data() {
+                        read += data.len();
+                        if read > Self::DRAIN_BYTES {
+                            break;
+                        }
+                    }
+                }
+            };
+            if tokio::time::timeout(Self::DRAIN_TIME, drain).await.is_err() {
+                tracing::debug!("an unread request body was not drained in time");
+            }
+        });
+    }
+}
+
 async fn read_body<B>(
-    body: B,
+    body: &mut Unread<B>,
     headers: &HeaderMap,
     method: &Method,
     endpoint: &Endpoint,
     limit: usize,
 ) -> Result<Option<serde_json::Value>, ApiError>
 where
-    B: http_body::Body<Data = Bytes> + Send,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     if method == Method::GET || method == Method::HEAD {
@@ -955,14 +1053,11 @@ where
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
+    let bytes = match body.read(limit).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(too_large()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                return Err(too_large());
-            }
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
             tracing::debug!(error = %e, "request body could not be read");
             return Err(ApiError::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
                 .with_message("Request body could not be read"));

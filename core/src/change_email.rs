@@ -181,7 +181,7 @@ async fn change_address(ctx: &Ctx, user_id: &str, set: Row) -> Result<Option<Use
 impl Auth {
     /// Mails verification link `mail` to `to` in the background, so how long the mail server
     /// takes tells a caller nothing. Failures are logged.
-    fn mail_verification_in_background(&self, ctx: &Ctx, to: String, mail: LinkMail) {
+    pub(crate) fn mail_verification_in_background(&self, ctx: &Ctx, to: String, mail: LinkMail) {
         let ttl = self.options().email_verification.expires_in;
         self.deliver_link_in_background(ctx, Delivery::Email, LinkKind::VerifyEmail, to, mail, ttl);
     }

@@ -204,6 +204,24 @@ impl Auth {
             .await
     }
 
+    /// Like [`Auth::send_verification_email`], in the background, so how long the mail
+    /// server takes tells a caller nothing (a sign-up that must not reveal whether an account
+    /// exists needs that). Failures are logged; without a sender nothing is sent.
+    pub fn send_verification_email_in_background(
+        &self,
+        ctx: &Ctx,
+        user: &User,
+        callback_url: Option<&str>,
+    ) {
+        if self.email_sender().is_none() {
+            tracing::error!("verification email requested but no email sender is configured");
+            return;
+        }
+        let token = self.email_verification_token(&user.email, Some(&user.id));
+        let mail = self.verification_link(ctx, user.clone(), token, callback_url);
+        self.mail_verification_in_background(ctx, user.email.clone(), mail);
+    }
+
     /// The `/verify-email` link carrying `token`, leading to `callback_url` (`"/"` when
     /// absent) afterwards, for `user`.
     pub(crate) fn verification_link(

@@ -178,10 +178,13 @@ async fn a_name_with_line_breaks_adds_no_header_and_no_recipient() {
             .iter()
             .all(|s| !s.contains('\r') && !s.contains('\n')));
     }
-    // The subject's control characters are gone; the name stays in the body, as text.
-    assert_eq!(
-        received[0]["subject"],
-        "Verify your email address for AppBcc: evil@example.com"
+    // The subject's control characters are gone; the name stays in the body, as text. (Both
+    // mails go out in the background, in either order.)
+    assert!(
+        received
+            .iter()
+            .any(|m| m["subject"] == "Verify your email address for AppBcc: evil@example.com"),
+        "{received:?}"
     );
 }
 

@@ -97,6 +97,9 @@ pub const RESET_PASSWORD: &str = "reset-password";
 pub const CHANGE_EMAIL_CONFIRMATION: &str = "change-email-confirmation";
 /// The kind of the message that confirms the deletion of an account.
 pub const DELETE_ACCOUNT: &str = "delete-account";
+/// The kind of the notice to an account's owner that someone tried to sign up with its
+/// address.
+pub const EXISTING_ACCOUNT: &str = "existing-account";
 
 /// One message to one recipient: subject, plain-text and HTML parts, and, for the outbox and
 /// the application's own senders, its kind and the link, token or code it carries.
@@ -339,6 +342,47 @@ impl crate::Auth {
             {
                 tracing::error!(kind = kind.name(), error = %e, "a link could not be delivered");
             }
+        });
+    }
+}
+
+/// At most one [`EXISTING_ACCOUNT`] notice per account in this time, however many sign-ups
+/// try its address: a notice is no way to flood someone's mailbox.
+const EXISTING_ACCOUNT_NOTICE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl crate::Auth {
+    /// Tells `user`, by mail in the background, that someone tried to sign up with their
+    /// address (template [`EmailTemplates::existing_account`]), at most once an hour per
+    /// account. A sign-up that answers an existing address as it answers a new one (so that it
+    /// reveals nothing) calls this where the new account would have been made. Without an
+    /// email sender, nothing is sent.
+    pub fn notify_existing_account(&self, user: &crate::storage::User) {
+        if self.email_sender().is_none() {
+            return;
+        }
+        let (auth, user) = (self.clone(), user.clone());
+        tokio::spawn(async move {
+            let key = format!("notice-existing-account|{}", user.id);
+            let counters = auth.counters();
+            match counters.hit(&key, EXISTING_ACCOUNT_NOTICE_EVERY, 1).await {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    tracing::debug!("existing-account notice skipped: one was sent lately");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "notice counter failed; sending anyway"),
+            }
+            let Ok(to) = Address::parse(&user.email) else {
+                return;
+            };
+            let opts = &auth.options().email;
+            let (subject, text, html) = opts.templates.existing_account.render(&[
+                ("app_name", &opts.app_name),
+                ("name", &user.name),
+                ("email", &user.email),
+            ]);
+            let message = Message::new(EXISTING_ACCOUNT, to, &subject, text, html);
+            let _ = auth.send_email(&message).await;
         });
     }
 }

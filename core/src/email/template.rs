@@ -53,6 +53,9 @@ pub struct EmailTemplates {
     pub change_email_confirmation: EmailTemplate,
     /// The message that confirms deleting an account (`{{url}}` deletes it).
     pub delete_account: EmailTemplate,
+    /// The notice to the owner of an address someone tried to sign up with again (no link:
+    /// the sign-up answered as for a new account, so nobody learnt the account exists).
+    pub existing_account: EmailTemplate,
 }
 
 impl Default for EmailTemplates {
@@ -77,6 +80,11 @@ impl Default for EmailTemplates {
                 "Confirm the deletion of your {{app_name}} account",
                 "Hello {{name}},\n\nSomeone asked to delete your {{app_name}} account ({{email}}). To delete it for good, open this link while signed in:\n\n{{url}}\n\nThe link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your account stays as it is.\n",
                 HTML_DELETE_ACCOUNT,
+            ),
+            existing_account: EmailTemplate::new(
+                "Someone tried to sign up for {{app_name}} with your address",
+                "Hello {{name}},\n\nSomeone tried to create a new {{app_name}} account with {{email}}, which already has one. No second account was made and nothing about yours has changed.\n\nIf it was you, sign in with your password instead, or ask for a password reset if you have forgotten it. If it was not you, ignore this message.\n",
+                HTML_EXISTING_ACCOUNT,
             ),
         }
     }
@@ -115,6 +123,14 @@ const HTML_DELETE_ACCOUNT: &str = r#"<!doctype html>
 <p>Someone asked to delete your {{app_name}} account ({{email}}).</p>
 <p><a href="{{url}}">Delete my account</a> (open it while signed in)</p>
 <p>The link expires in {{expires_in_minutes}} minutes. If you did not ask for this, ignore this message; your account stays as it is.</p>
+</body></html>
+"#;
+
+const HTML_EXISTING_ACCOUNT: &str = r#"<!doctype html>
+<html><body style="font-family:sans-serif;line-height:1.5">
+<p>Hello {{name}},</p>
+<p>Someone tried to create a new {{app_name}} account with {{email}}, which already has one. No second account was made and nothing about yours has changed.</p>
+<p>If it was you, sign in with your password instead, or ask for a password reset if you have forgotten it. If it was not you, ignore this message.</p>
 </body></html>
 "#;
 
@@ -205,5 +221,13 @@ mod tests {
                 assert!(part.contains("60 minutes") && !part.contains("{{"));
             }
         }
+        let (s, text, html) = all.existing_account.render(&[
+            ("app_name", "App"),
+            ("name", "<Ada>"),
+            ("email", "ada@example.com"),
+        ]);
+        assert!(s.contains("App") && !s.contains("{{"));
+        assert!(text.contains("<Ada>") && text.contains("ada@example.com"));
+        assert!(html.contains("&lt;Ada&gt;") && !html.contains("{{"));
     }
 }

@@ -1,6 +1,8 @@
 //! The plugin's endpoints.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, StatusCode};
 use portcullis::plugin::Handlers;
@@ -16,9 +18,14 @@ use crate::{codes, EmailPasswordOptions};
 type Opts = Arc<EmailPasswordOptions>;
 
 pub(crate) fn endpoints(opts: Opts) -> Vec<Endpoint> {
+    let sign_ups = Handlers::new(Arc::new(SignUp {
+        opts: opts.clone(),
+        account_writes: WriteClock::default(),
+    }));
     let on = Handlers::new(opts);
     vec![
-        on.post("signUpEmail", "/sign-up/email", sign_up)
+        sign_ups
+            .post("signUpEmail", "/sign-up/email", sign_up)
             .accept_form()
             .login()
             .body_shape(
@@ -122,8 +129,41 @@ fn additional_fields(ctx: &Ctx) -> Result<serde_json::Map<String, Value>, ApiErr
     Ok(out)
 }
 
+/// The sign-up endpoint's state.
+struct SignUp {
+    opts: Opts,
+    /// How long writing a new account takes lately.
+    account_writes: WriteClock,
+}
+
+/// A moving average of how long something takes (an eighth of each new sample), so that the
+/// answer for an address that has an account can take as long as making one would.
+#[derive(Default)]
+struct WriteClock {
+    micros: AtomicU64,
+}
+
+impl WriteClock {
+    fn record(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // Lost updates under contention only lose a sample.
+        let old = self.micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.micros.store(new, Ordering::Relaxed);
+    }
+
+    fn average(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+    }
+}
+
 /// `POST /sign-up/email`.
-async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
+async fn sign_up(state: Arc<SignUp>, ctx: Ctx) -> Result<Reply, ApiError> {
+    let opts = &state.opts;
     if !opts.enabled || opts.disable_sign_up {
         return Err(ApiError::bad_request(
             codes::EMAIL_PASSWORD_SIGN_UP_DISABLED,
@@ -133,14 +173,14 @@ async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     if !is_valid_email(&body.email) {
         return Err(ApiError::validation("[body.email] Invalid email address"));
     }
-    check_length(&opts, &body.password)?;
+    check_length(opts, &body.password)?;
     let extra = additional_fields(&ctx)?;
     let email = body.email.to_lowercase();
     let auth = ctx.auth();
     let hasher = auth.password_hasher();
     let signs_in = opts.auto_sign_in && !opts.require_email_verification;
 
-    if ctx.store().user_by_email(&email).await?.is_some() {
+    if let Some(existing) = ctx.store().user_by_email(&email).await? {
         if signs_in {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -148,24 +188,18 @@ async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
             ));
         }
         // Without auto sign-in, answering "exists" would reveal the account: spend the
-        // hashing time and answer as for a new user, with an id that exists nowhere.
+        // hashing time, tell the owner instead (in the background, as a new account's mail
+        // goes), and answer as for a new user, with an id that exists nowhere.
         hasher.hash(&body.password).await.map_err(hash_failed)?;
-        let now = portcullis::time::now();
-        let ghost = User {
-            id: auth.options().ids.generate(),
-            name: body.name,
-            email,
-            email_verified: false,
-            image: body.image,
-            created_at: now,
-            updated_at: now,
-            extra: Default::default(),
-            hidden: Default::default(),
-        };
+        // As long as writing the account would have taken (measured on real sign-ups).
+        tokio::time::sleep(state.account_writes.average()).await;
+        auth.notify_existing_account(&existing);
+        let ghost = ghost_user(&ctx, body.name, email, body.image, extra)?;
         return Ok(Reply::json(json!({ "token": null, "user": ghost })));
     }
 
     let hash = hasher.hash(&body.password).await.map_err(hash_failed)?;
+    let writing = Instant::now();
     let now = portcullis::time::now();
     let user = User {
         id: auth.options().ids.generate(),
@@ -228,13 +262,13 @@ async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
         .send_on_sign_up
         .unwrap_or(opts.require_email_verification);
     if send_on_sign_up && auth.email_sender().is_some() {
-        // The account exists now; a mail that fails is logged, and the user can ask again.
-        if let Err(e) = auth
-            .send_verification_email(&ctx, &user, body.callback_url.as_deref())
-            .await
-        {
-            tracing::warn!(error = %e, "verification email at sign-up failed");
-        }
+        // The account exists now; a mail that fails is logged, and the user can ask again. In
+        // the background: the mail server's time must not set this answer apart from the
+        // one for an address that already has an account.
+        auth.send_verification_email_in_background(&ctx, &user, body.callback_url.as_deref());
+    }
+    if !signs_in {
+        state.account_writes.record(writing.elapsed());
     }
 
     let Some(session) = session else {
@@ -242,6 +276,40 @@ async fn sign_up(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     };
     let body = json!({ "token": session.token, "user": user });
     Ok(auth.signed_in_reply(&ctx, body, session, user, dont_remember))
+}
+
+/// The user a sign-up of a new address would have answered with, for an address that has an
+/// account already: the same fields, the additional ones with their defaults and as the
+/// database would give them back, and an id that exists nowhere.
+fn ghost_user(
+    ctx: &Ctx,
+    name: String,
+    email: String,
+    image: Option<String>,
+    extra: serde_json::Map<String, Value>,
+) -> Result<User, ApiError> {
+    let auth = ctx.auth();
+    let table = auth.schema().table("user").ok_or_else(ApiError::internal)?;
+    let mut row = portcullis::storage::Row::from_json(table, extra)
+        .map_err(|e| ApiError::validation(format!("[body] {e}")))?;
+    portcullis::storage::fill_defaults(table, &mut row);
+    let mut extra = row.to_json();
+    extra.retain(|k, _| {
+        !CORE_USER_FIELDS.contains(&k.as_str())
+            && table.fields.iter().any(|f| f.name == *k && f.returned)
+    });
+    let now = portcullis::time::now();
+    Ok(User {
+        id: auth.options().ids.generate(),
+        name,
+        email,
+        email_verified: false,
+        image,
+        created_at: now,
+        updated_at: now,
+        extra,
+        hidden: Default::default(),
+    })
 }
 
 #[derive(Deserialize)]
