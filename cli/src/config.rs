@@ -76,6 +76,10 @@ struct FileConfig {
     #[serde(default)]
     plugin: BTreeMap<String, toml::Value>,
     secret_file: Option<PathBuf>,
+    /// Versioned secrets for rotation, the current one first:
+    /// `secrets = [{ version = 2, value_env = "SECRET_V2" }, { version = 1, value_env = "SECRET_V1" }]`.
+    #[serde(default)]
+    secrets: Vec<SecretEntry>,
     #[serde(default)]
     schema: SchemaFile,
     #[serde(default)]
@@ -86,6 +90,60 @@ struct FileConfig {
     user: UserFile,
     #[serde(default)]
     security: SecurityFile,
+}
+
+/// One versioned secret: its text in the file (`value`) or, better, in an environment
+/// variable (`value_env`).
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct SecretEntry {
+    version: u32,
+    value: Option<String>,
+    value_env: Option<String>,
+}
+
+impl SecretEntry {
+    fn resolve(&self) -> Result<(u32, String), CliError> {
+        let value = match (&self.value, &self.value_env) {
+            (Some(v), None) => v.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                CliError::Config(format!(
+                    "secrets: version {} reads {var}, which is not set",
+                    self.version
+                ))
+            })?,
+            _ => {
+                return Err(CliError::Config(format!(
+                    "secrets: version {} needs exactly one of value and value_env",
+                    self.version
+                )))
+            }
+        };
+        Ok((self.version, value))
+    }
+}
+
+/// `PORTCULLIS_SECRETS` (or Better Auth's `BETTER_AUTH_SECRETS`): `version:secret` pairs,
+/// comma-separated, the current one first.
+fn secrets_from_env() -> Result<Option<Vec<(u32, String)>>, CliError> {
+    let Some(text) = ["PORTCULLIS_SECRETS", "BETTER_AUTH_SECRETS"]
+        .into_iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    else {
+        return Ok(None);
+    };
+    text.split(',')
+        .map(|pair| {
+            let (version, value) = pair.trim().split_once(':').ok_or_else(|| {
+                CliError::Config("PORTCULLIS_SECRETS takes version:secret pairs".into())
+            })?;
+            let version = version.trim().parse().map_err(|_| {
+                CliError::Config("PORTCULLIS_SECRETS: a version is not a number".into())
+            })?;
+            Ok((version, value.trim().to_owned()))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// `[security]`: the switches that bring back one of Better Auth's weaker behaviours, for an
@@ -364,6 +422,7 @@ pub(crate) struct Config {
     session: SessionFile,
     plugins: Vec<(String, serde_json::Value)>,
     secret_file: PathBuf,
+    secrets: Vec<SecretEntry>,
     schema: SchemaFile,
     email: crate::email::EmailConfig,
     user: UserFile,
@@ -457,6 +516,7 @@ impl Config {
             session: file.session,
             plugins,
             secret_file,
+            secrets: file.secrets,
             schema: file.schema,
             email,
             user: file.user,
@@ -464,20 +524,52 @@ impl Config {
         })
     }
 
+    fn plain_secret() -> Option<String> {
+        ["PORTCULLIS_SECRET", "BETTER_AUTH_SECRET"]
+            .into_iter()
+            .find_map(|var| std::env::var(var).ok().filter(|s| !s.is_empty()))
+    }
+
     fn secret(&self) -> Result<String, CliError> {
-        for var in ["PORTCULLIS_SECRET", "BETTER_AUTH_SECRET"] {
-            if let Ok(s) = std::env::var(var) {
-                if !s.is_empty() {
-                    return Ok(s);
-                }
-            }
+        match Self::plain_secret() {
+            Some(s) => Ok(s),
+            None => load_or_create_secret(&self.secret_file),
         }
-        load_or_create_secret(&self.secret_file)
+    }
+
+    /// The versioned secrets (environment first, then the file), if any.
+    fn versioned_secrets(&self) -> Result<Option<Vec<(u32, String)>>, CliError> {
+        if let Some(from_env) = secrets_from_env()? {
+            return Ok(Some(from_env));
+        }
+        if self.secrets.is_empty() {
+            return Ok(None);
+        }
+        self.secrets
+            .iter()
+            .map(SecretEntry::resolve)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     pub(crate) async fn build_auth(&self) -> Result<Auth, CliError> {
-        let secret = self.secret()?;
-        let mut builder = self.builder()?.secret(secret);
+        let mut builder = match self.versioned_secrets()? {
+            // The plain secret, if there is one (the environment's, or the file's from
+            // before), stays as the legacy secret: what it signed and encrypted still reads.
+            Some(versions) => {
+                let legacy = Self::plain_secret().or_else(|| {
+                    std::fs::read_to_string(&self.secret_file)
+                        .ok()
+                        .map(|s| s.trim().to_owned())
+                });
+                let builder = self.builder()?.secrets(versions);
+                match legacy {
+                    Some(l) => builder.secret(l),
+                    None => builder,
+                }
+            }
+            None => self.builder()?.secret(self.secret()?),
+        };
         if let Some(sender) = self.email.sender()? {
             builder = builder.email_sender_arc(sender);
         }

@@ -568,3 +568,92 @@ fn serve_throttles_an_account_as_the_config_says() {
     assert_eq!(statuses, [401, 401, 429]);
     server.stop();
 }
+
+/// Rotation from the outside: a session made under the plain secret survives a restart with a
+/// new versioned secret (from `PORTCULLIS_SECRETS` or from the file's `secrets`), the plain one
+/// kept as the legacy secret; what the rotated server signs uses the new secret.
+#[test]
+fn serve_rotates_secrets_without_signing_anybody_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_secret = "the-new-secret-after-rotation-0123456789";
+    // `plain`: whether the old plain secret is still given.
+    let start = |plain: bool, extra: &[(&str, &str)], config: Option<&Path>| {
+        let mut cmd = portcullis(dir.path());
+        cmd.env("PORTCULLIS_DATABASE_URL", database_url(dir.path()));
+        if plain {
+            cmd.env("PORTCULLIS_SECRET", GOOD_SECRET);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        if let Some(c) = config {
+            cmd.env("PORTCULLIS_CONFIG", c);
+        }
+        Server::start(cmd, free_port())
+    };
+    let session_cookie = |res: &HttpResponse| {
+        res.headers
+            .iter()
+            .find(|(n, v)| {
+                n.eq_ignore_ascii_case("set-cookie") && v.starts_with("better-auth.session_token=")
+            })
+            .and_then(|(_, v)| v.split(';').next())
+            .unwrap()
+            .to_owned()
+    };
+    let signed_in = |port: u16, cookie: &str| {
+        let res = http_request_with(
+            port,
+            "GET",
+            "/api/auth/get-session",
+            None,
+            &[("Cookie", cookie)],
+        )
+        .unwrap();
+        assert_eq!(res.status, 200);
+        res.body.contains("ro@example.com")
+    };
+    let credentials = r#"{"email":"ro@example.com","password":"correct-horse-battery"}"#;
+
+    let mut before = start(true, &[], None);
+    let res = post_json(
+        before.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Ro","email":"ro@example.com","password":"correct-horse-battery"}"#,
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let cookie = session_cookie(&res);
+    before.stop();
+
+    let config = dir.path().join("rotated.toml");
+    std::fs::write(
+        &config,
+        "secrets = [{ version = 2, value_env = \"NEW_SECRET\" }]\n",
+    )
+    .unwrap();
+    let pair = format!("2:{new_secret}");
+    for (env, config) in [
+        (("PORTCULLIS_SECRETS", pair.as_str()), None),
+        (("NEW_SECRET", new_secret), Some(config.as_path())),
+    ] {
+        let mut after = start(true, &[env], config);
+        assert!(signed_in(after.port, &cookie), "the old session lives on");
+        let res = post_json(after.port, "/api/auth/sign-in/email", credentials);
+        assert_eq!(res.status, 200, "{}", res.body);
+        let new_cookie = session_cookie(&res);
+        let output = after.stop();
+        assert!(!output.contains(new_secret), "the secret is never logged");
+
+        // Only the new secret: what the rotated server signed works, the old cookie not.
+        let mut retired = start(false, &[("PORTCULLIS_SECRETS", pair.as_str())], None);
+        assert!(
+            signed_in(retired.port, &new_cookie),
+            "signed with the new secret"
+        );
+        assert!(
+            !signed_in(retired.port, &cookie),
+            "the old secret is retired"
+        );
+        retired.stop();
+    }
+}

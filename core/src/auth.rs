@@ -146,6 +146,7 @@ enum Database {
 pub struct AuthBuilder {
     options: Options,
     secret: Option<Result<Secret, Error>>,
+    secrets: Vec<(u32, String)>,
     database: Database,
     plugins: Vec<Arc<dyn Plugin>>,
     hooks: Vec<crate::plugin::Hook>,
@@ -156,6 +157,18 @@ impl AuthBuilder {
     /// The signing secret (at least 32 characters).
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(Secret::new(secret));
+        self
+    }
+
+    /// Versioned secrets, for rotation (Better Auth's `secrets: [{version, value}]`): the
+    /// first is the current one, which signs and encrypts; the others (and a plain
+    /// [`AuthBuilder::secret`], kept as the legacy secret) still verify and decrypt. To rotate,
+    /// put a new version first and keep the old ones until what they signed has expired.
+    pub fn secrets<S: Into<String>>(
+        mut self,
+        versions: impl IntoIterator<Item = (u32, S)>,
+    ) -> Self {
+        self.secrets = versions.into_iter().map(|(v, s)| (v, s.into())).collect();
         self
     }
 
@@ -290,9 +303,15 @@ impl AuthBuilder {
     /// It does not create tables; call [`Auth::migrate`] for that.
     pub async fn build(self) -> Result<Auth, Error> {
         let mut options = self.options;
-        let secret = self
-            .secret
-            .ok_or_else(|| Error::Config("no secret configured".into()))??;
+        let secret = match (self.secret, self.secrets.is_empty()) {
+            (plain, true) => {
+                plain.ok_or_else(|| Error::Config("no secret configured".into()))??
+            }
+            (legacy, false) => {
+                let legacy = legacy.transpose()?.map(|s| s.expose().to_owned());
+                Secret::rotating(self.secrets, legacy)?
+            }
+        };
         let mut schema = Schema::core();
         let mut endpoints = Vec::new();
         let mut hooks = self.hooks;
@@ -461,6 +480,7 @@ impl Auth {
         AuthBuilder {
             options: Options::default(),
             secret: None,
+            secrets: Vec::new(),
             database: Database::Url("sqlite::memory:".into()),
             plugins: Vec::new(),
             hooks: Vec::new(),

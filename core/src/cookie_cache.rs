@@ -110,7 +110,8 @@ pub(crate) struct Decoded {
 pub(crate) struct CookieCache {
     pub(crate) options: CookieCacheOptions,
     secret: Secret,
-    jwe: JweKey,
+    /// One key per secret, the current one first.
+    jwe: Vec<JweKey>,
 }
 
 impl CookieCache {
@@ -120,7 +121,10 @@ impl CookieCache {
                 "session.cookie_cache.refresh_cache is for stateless setups; with a database it is disabled"
             );
         }
-        let jwe = JweKey::derive(secret.expose(), JWE_SALT);
+        let jwe = secret
+            .texts()
+            .map(|text| JweKey::derive(text, JWE_SALT))
+            .collect();
         Self {
             options,
             secret,
@@ -185,7 +189,10 @@ impl CookieCache {
                     crate::jwt::sign_hs256(self.secret.expose().as_bytes(), &claims)
                 } else {
                     claims.insert("jti".into(), crate::jwe::random_uuid().into());
-                    self.jwe.encrypt(&claims)
+                    match self.jwe.first() {
+                        Some(key) => key.encrypt(&claims),
+                        None => String::new(),
+                    }
                 }
             }
         }
@@ -207,13 +214,16 @@ impl CookieCache {
         let (payload, expires_at_ms) = match self.options.strategy {
             CookieCacheStrategy::Compact => self.decode_compact(value)?,
             CookieCacheStrategy::Jwt => {
-                let claims =
-                    crate::jwt::verify_hs256(self.secret.expose().as_bytes(), value, now_s).ok()?;
+                let claims = crate::jwt::verify_hs256_any(&self.secret, value, now_s).ok()?;
                 let exp = exp_ms(&claims, now_ms);
                 (claims, exp)
             }
             CookieCacheStrategy::Jwe => {
-                let claims = self.jwe.decrypt(value, now_s).ok()?;
+                // The token names its key (`kid`); a key that is not it refuses at once.
+                let claims = self
+                    .jwe
+                    .iter()
+                    .find_map(|key| key.decrypt(value, now_s).ok())?;
                 let exp = exp_ms(&claims, now_ms);
                 (claims, exp)
             }

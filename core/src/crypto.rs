@@ -45,28 +45,55 @@ pub fn generate_id() -> String {
     random_string(32, ALPHANUMERIC)
 }
 
-/// The server secret: keys cookie signatures and token MACs. Never printed.
+/// The server secret: keys cookie signatures, token MACs and encryption. Never printed.
+///
+/// One secret, or several with versions (Better Auth's `secrets: [{version, value}]`): the
+/// first, the current one, signs and encrypts; every one still verifies and decrypts, so a
+/// rotation signs nobody out and leaves stored values readable. Encrypted values carry Better
+/// Auth's envelope `$ba$<version>$<hex>` when the secret has versions, bare hex when it has
+/// none; a bare-hex value (written before versions were introduced) decrypts with the
+/// unversioned legacy secret.
 #[derive(Clone)]
-pub struct Secret(std::sync::Arc<Keyed>);
+pub struct Secret(std::sync::Arc<Keys>);
 
-/// The secret's text and its HMAC key schedule, computed once: every signed cookie check
+struct Keys {
+    /// The current key first, then older ones.
+    keys: Vec<Keyed>,
+    /// The plain secret from before versions, kept to read what it encrypted and signed.
+    legacy: Option<Keyed>,
+}
+
+/// One secret's text, version and HMAC key schedule, computed once: every signed cookie check
 /// clones it instead of hashing the key into the inner and outer pads again.
 struct Keyed {
+    version: Option<u32>,
     text: Box<str>,
     mac: HmacSha256,
 }
 
 impl Keyed {
-    fn new(text: String) -> Self {
+    fn new(version: Option<u32>, text: String) -> Self {
         // HMAC accepts keys of any length, so this cannot fail.
         #[allow(clippy::expect_used)]
         let mac = <HmacSha256 as Mac>::new_from_slice(text.as_bytes())
             .expect("HMAC takes keys of any length");
         Self {
+            version,
             text: text.into_boxed_str(),
             mac,
         }
     }
+}
+
+fn check_length(value: &str) -> Result<(), crate::Error> {
+    if value.chars().count() < Secret::MIN_LEN {
+        return Err(crate::Error::Config(format!(
+            "the secret must be at least {} characters long (got {}); generate one with `portcullis secret`",
+            Secret::MIN_LEN,
+            value.chars().count()
+        )));
+    }
+    Ok(())
 }
 
 impl Secret {
@@ -76,49 +103,92 @@ impl Secret {
     /// Wraps a secret, refusing one shorter than [`Secret::MIN_LEN`] characters.
     pub fn new(value: impl Into<String>) -> Result<Self, crate::Error> {
         let value: String = value.into();
-        if value.chars().count() < Self::MIN_LEN {
-            return Err(crate::Error::Config(format!(
-                "the secret must be at least {} characters long (got {}); generate one with `portcullis secret`",
-                Self::MIN_LEN,
-                value.chars().count()
-            )));
+        check_length(&value)?;
+        Ok(Self::single(value))
+    }
+
+    fn single(value: String) -> Self {
+        Self(std::sync::Arc::new(Keys {
+            keys: vec![Keyed::new(None, value)],
+            legacy: None,
+        }))
+    }
+
+    /// Versioned secrets, the current one first (Better Auth's `secrets`), and the plain
+    /// secret from before (`legacy`), if any. Refuses an empty list, a repeated version and a
+    /// secret shorter than [`Secret::MIN_LEN`].
+    pub fn rotating(
+        versions: impl IntoIterator<Item = (u32, String)>,
+        legacy: Option<String>,
+    ) -> Result<Self, crate::Error> {
+        let mut keys: Vec<Keyed> = Vec::new();
+        for (version, value) in versions {
+            check_length(&value)?;
+            if keys.iter().any(|k| k.version == Some(version)) {
+                return Err(crate::Error::Config(format!(
+                    "secret version {version} is given twice"
+                )));
+            }
+            keys.push(Keyed::new(Some(version), value));
         }
-        Ok(Self(std::sync::Arc::new(Keyed::new(value))))
+        if keys.is_empty() {
+            return Err(crate::Error::Config("no secret configured".into()));
+        }
+        let legacy = legacy
+            .map(|l| check_length(&l).map(|()| Keyed::new(None, l)))
+            .transpose()?;
+        Ok(Self(std::sync::Arc::new(Keys { keys, legacy })))
     }
 
     /// A fresh random secret of 64 characters.
     pub fn generate() -> Self {
-        Self(std::sync::Arc::new(Keyed::new(random_string(
-            64,
-            ALPHANUMERIC,
-        ))))
+        Self::single(random_string(64, ALPHANUMERIC))
     }
 
-    /// The secret's text, for storing it where the operator asked.
+    fn current(&self) -> &Keyed {
+        // Both constructors make at least one key.
+        &self.0.keys[0]
+    }
+
+    /// Every key, the current one first, then older ones, then the legacy one.
+    fn all(&self) -> impl Iterator<Item = &Keyed> {
+        self.0.keys.iter().chain(self.0.legacy.as_ref())
+    }
+
+    /// The current secret's text, for storing it where the operator asked.
     pub fn expose(&self) -> &str {
-        &self.0.text
+        &self.current().text
     }
 
-    fn mac(&self) -> HmacSha256 {
-        self.0.mac.clone()
+    /// The text of every secret that still verifies, the current one first.
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &str> {
+        self.all().map(|k| &*k.text)
     }
 
-    /// HMAC-SHA256 of `message` under the secret.
+    /// The current secret's version (`None` for a plain secret).
+    pub fn version(&self) -> Option<u32> {
+        self.current().version
+    }
+
+    /// HMAC-SHA256 of `message` under the current secret.
     pub fn hmac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac();
+        let mut mac = self.current().mac.clone();
         mac.update(message);
         mac.finalize().into_bytes().into()
     }
 
-    /// Checks `tag` against HMAC-SHA256 of `message` in constant time.
+    /// Checks `tag` against HMAC-SHA256 of `message` under any of the secrets, each in constant
+    /// time.
     pub fn verify_hmac(&self, message: &[u8], tag: &[u8]) -> bool {
-        let mut mac = self.mac();
-        mac.update(message);
-        mac.verify_slice(tag).is_ok()
+        self.all().any(|k| {
+            let mut mac = k.mac.clone();
+            mac.update(message);
+            mac.verify_slice(tag).is_ok()
+        })
     }
 
     /// `value + "." + base64(HMAC-SHA256(secret, value))`, padded standard base64: the signed
-    /// form of Better Auth's signed cookies (before URL-encoding).
+    /// form of Better Auth's signed cookies (before URL-encoding), under the current secret.
     pub fn sign(&self, value: &str) -> String {
         let sig = base64::engine::general_purpose::STANDARD.encode(self.hmac(value.as_bytes()));
         let mut out = String::with_capacity(value.len() + 1 + sig.len());
@@ -129,7 +199,7 @@ impl Secret {
     }
 
     /// The value of a signed `value.signature` string, if the signature is exactly Better Auth's
-    /// form (44 characters of padded standard base64) and verifies.
+    /// form (44 characters of padded standard base64) and verifies under any of the secrets.
     pub fn unsign<'a>(&self, signed: &'a str) -> Option<&'a str> {
         let (value, sig) = signed.rsplit_once('.')?;
         if sig.len() != 44 || !sig.ends_with('=') {
@@ -153,47 +223,79 @@ pub enum DecryptError {
     /// The plaintext is not UTF-8.
     #[error("the decrypted value is not text")]
     NotText,
+    /// The value names a secret version the engine no longer has.
+    #[error("the encrypted value is under a secret version that is no longer configured")]
+    RetiredKey,
+}
+
+/// Better Auth's envelope of a value encrypted under a versioned secret.
+const ENVELOPE: &str = "$ba$";
+
+fn cipher(key: &Keyed) -> XChaCha20Poly1305 {
+    let key: [u8; 32] = Sha256::digest(key.text.as_bytes()).into();
+    XChaCha20Poly1305::new(&key.into())
 }
 
 impl Secret {
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        let key: [u8; 32] = Sha256::digest(self.0.text.as_bytes()).into();
-        XChaCha20Poly1305::new(&key.into())
-    }
-
-    /// Better Auth's `symmetricEncrypt`: XChaCha20-Poly1305 under SHA-256 of the secret,
-    /// answered as lowercase hex of `nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)`. Values
-    /// it encrypts decrypt in Better Auth with the same secret, and the reverse.
+    /// Better Auth's `symmetricEncrypt`: XChaCha20-Poly1305 under SHA-256 of the current
+    /// secret, as lowercase hex of `nonce (24 bytes) ‖ ciphertext ‖ tag (16 bytes)`, wrapped as
+    /// `$ba$<version>$<hex>` when the secret has a version. Values it encrypts decrypt in
+    /// Better Auth with the same secrets, and the reverse.
     pub fn encrypt(&self, plaintext: &str) -> String {
+        let key = self.current();
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         // Encryption into a Vec fails only past the cipher's length limit (256 GiB).
         #[allow(clippy::expect_used)]
-        let sealed = self
-            .cipher()
+        let sealed = cipher(key)
             .encrypt(&nonce.into(), plaintext.as_bytes())
             .expect("plaintext within XChaCha20-Poly1305's length limit");
         let mut out = Vec::with_capacity(nonce.len() + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        hex::encode(out)
+        match key.version {
+            Some(v) => format!("{ENVELOPE}{v}${}", hex::encode(out)),
+            None => hex::encode(out),
+        }
     }
 
     /// The plaintext of a value made by [`Secret::encrypt`] (or Better Auth's
-    /// `symmetricEncrypt` with a plain secret).
+    /// `symmetricEncrypt`): an envelope with the key of its version, bare hex with the legacy
+    /// (or any unversioned) secret.
     pub fn decrypt(&self, encrypted: &str) -> Result<String, DecryptError> {
-        let bytes = hex::decode(encrypted).map_err(|_| DecryptError::Malformed)?;
-        if bytes.len() < 24 + 16 {
-            return Err(DecryptError::Malformed);
+        if let Some(rest) = encrypted.strip_prefix(ENVELOPE) {
+            let (version, hex) = rest.split_once('$').ok_or(DecryptError::Malformed)?;
+            let version: u32 = version.parse().map_err(|_| DecryptError::Malformed)?;
+            let key = self
+                .0
+                .keys
+                .iter()
+                .find(|k| k.version == Some(version))
+                .ok_or(DecryptError::RetiredKey)?;
+            return open(key, hex);
         }
-        let (nonce, sealed) = bytes.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().map_err(|_| DecryptError::Malformed)?;
-        let plain = self
-            .cipher()
-            .decrypt(&nonce.into(), sealed)
-            .map_err(|_| DecryptError::Forged)?;
-        String::from_utf8(plain).map_err(|_| DecryptError::NotText)
+        let mut last = DecryptError::Forged;
+        for key in self.all().filter(|k| k.version.is_none()) {
+            match open(key, encrypted) {
+                Ok(plain) => return Ok(plain),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
+}
+
+fn open(key: &Keyed, hex_text: &str) -> Result<String, DecryptError> {
+    let bytes = hex::decode(hex_text).map_err(|_| DecryptError::Malformed)?;
+    if bytes.len() < 24 + 16 {
+        return Err(DecryptError::Malformed);
+    }
+    let (nonce, sealed) = bytes.split_at(24);
+    let nonce: [u8; 24] = nonce.try_into().map_err(|_| DecryptError::Malformed)?;
+    let plain = cipher(key)
+        .decrypt(&nonce.into(), sealed)
+        .map_err(|_| DecryptError::Forged)?;
+    String::from_utf8(plain).map_err(|_| DecryptError::NotText)
 }
 
 impl fmt::Debug for Secret {
@@ -247,6 +349,74 @@ mod tests {
         assert_eq!(other.unsign(&signed), None);
         // Unpadded or URL-safe signatures are not Better Auth's form.
         assert_eq!(s.unsign(signed.trim_end_matches('=')), None);
+    }
+
+    const V2: &str = "second-secret-0123456789abcdef0123456789";
+    const V1: &str = "first-secret-0123456789abcdef01234567890";
+    const LEGACY: &str = "legacy-secret-0123456789abcdef0123456789";
+
+    fn rotated() -> Secret {
+        Secret::rotating(
+            [(2, V2.to_owned()), (1, V1.to_owned())],
+            Some(LEGACY.into()),
+        )
+        .unwrap()
+    }
+
+    /// Values Better Auth 1.7.25's `symmetricEncrypt` made with `{keys: {2: V2, 1: V1},
+    /// currentVersion: 2, legacySecret: LEGACY}` and with the plain `LEGACY` (run against the
+    /// conformance kit's `better-auth/crypto`; it also decrypted `$ba$2$` values made here).
+    #[test]
+    fn better_auths_envelopes_and_bare_hex_decrypt() {
+        let s = rotated();
+        let v2 = "$ba$2$22759f56bb5b4a77f5d6bb2da16b0128433c0bfd23e4d624a73bb3897790c7ebe266024703bf49741d89024a028b3e90853b4a488414282b";
+        let legacy = "97c77402a8ad6c7c0a7ad05bd5a2f04b01983041a7c3bbd7f3666c49ba3d49cc39d8bf12b968af2deb0d573090eef76cf576c89a9e02af37";
+        assert_eq!(s.decrypt(v2).unwrap(), "JBSWY3DPEHPK3PXP");
+        assert_eq!(s.decrypt(legacy).unwrap(), "legacy-plaintext");
+        assert_eq!(
+            Secret::new(LEGACY).unwrap().decrypt(legacy).unwrap(),
+            "legacy-plaintext"
+        );
+    }
+
+    #[test]
+    fn the_newest_secret_signs_and_encrypts_and_older_ones_still_read() {
+        let s = rotated();
+        let sealed = s.encrypt("plain");
+        assert!(sealed.starts_with("$ba$2$"), "{sealed}");
+        assert_eq!(s.decrypt(&sealed).unwrap(), "plain");
+        let by_v1 = Secret::rotating([(1, V1.to_owned())], None)
+            .unwrap()
+            .encrypt("old");
+        assert!(by_v1.starts_with("$ba$1$"));
+        assert_eq!(s.decrypt(&by_v1).unwrap(), "old");
+        // A version that was retired is refused, not tried with other keys.
+        let only_v2 = Secret::rotating([(2, V2.to_owned())], None).unwrap();
+        assert!(matches!(
+            only_v2.decrypt(&by_v1),
+            Err(DecryptError::RetiredKey)
+        ));
+        assert!(matches!(
+            s.decrypt("$ba$x$00"),
+            Err(DecryptError::Malformed)
+        ));
+
+        // Signatures: the current secret signs; every secret verifies.
+        let signed = s.sign("token");
+        assert_eq!(signed, Secret::new(V2).unwrap().sign("token"));
+        for old in [V1, LEGACY] {
+            let by_old = Secret::new(old).unwrap().sign("token");
+            assert_eq!(s.unsign(&by_old), Some("token"));
+            assert_eq!(only_v2.unsign(&by_old), None);
+        }
+    }
+
+    #[test]
+    fn rotation_refuses_repeated_versions_short_secrets_and_nothing() {
+        assert!(Secret::rotating([(1, V1.to_owned()), (1, V2.to_owned())], None).is_err());
+        assert!(Secret::rotating([(1, "short".to_owned())], None).is_err());
+        assert!(Secret::rotating(Vec::<(u32, String)>::new(), None).is_err());
+        assert!(Secret::rotating([(1, V1.to_owned())], Some("short".into())).is_err());
     }
 
     #[test]

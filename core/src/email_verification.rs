@@ -161,8 +161,8 @@ impl Auth {
         token: &str,
     ) -> Result<VerificationClaims, VerificationError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = crate::jwt::verify_hs256(self.secret().expose().as_bytes(), token, now)
-            .map_err(|e| match e {
+        let claims =
+            crate::jwt::verify_hs256_any(self.secret(), token, now).map_err(|e| match e {
                 JwtError::Expired => VerificationError::Expired,
                 _ => VerificationError::Invalid,
             })?;

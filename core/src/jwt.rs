@@ -60,6 +60,27 @@ fn decode_part(part: &str) -> Result<Vec<u8>, JwtError> {
         .map_err(|_| JwtError::Malformed)
 }
 
+/// Verifies an HS256 token under any of `secret`'s keys (the current one first) at `now`:
+/// what [`verify_hs256`] answers for the first key whose signature holds, else a bad
+/// signature.
+pub(crate) fn verify_hs256_any(
+    secret: &crate::crypto::Secret,
+    token: &str,
+    now: i64,
+) -> Result<Map<String, Value>, JwtError> {
+    let mut last = JwtError::BadSignature;
+    for key in secret.texts() {
+        match verify_hs256(key.as_bytes(), token, now) {
+            // Anything but a bad signature means the signature held (it is checked first),
+            // or that the token is no token at all.
+            Err(JwtError::BadSignature) => {}
+            Err(e @ JwtError::Malformed) => last = e,
+            done => return done,
+        }
+    }
+    Err(last)
+}
+
 /// Verifies an HS256 token under `key` at `now` (seconds since the epoch) and returns its
 /// claims. The signature is checked first, in constant time; then `exp` (required) and `nbf`.
 pub(crate) fn verify_hs256(

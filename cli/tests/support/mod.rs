@@ -17,6 +17,8 @@ pub(crate) const GOOD_SECRET: &str = "an-integration-test-secret-of-enough-lengt
 pub(crate) const ENV_VARS: &[&str] = &[
     "PORTCULLIS_SECRET",
     "BETTER_AUTH_SECRET",
+    "PORTCULLIS_SECRETS",
+    "BETTER_AUTH_SECRETS",
     "PORTCULLIS_CONFIG",
     "PORTCULLIS_HOST",
     "PORTCULLIS_PORT",
