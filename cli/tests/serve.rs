@@ -657,3 +657,17 @@ fn serve_rotates_secrets_without_signing_anybody_out() {
         retired.stop();
     }
 }
+
+#[test]
+fn serve_refuses_common_passwords_once_the_plugin_is_listed() {
+    let (_dir, mut server) =
+        serve_with_config("plugins = [\"email-password\", \"compromised-password\"]\n");
+    let res = post_json(
+        server.port,
+        "/api/auth/sign-up/email",
+        r#"{"name":"Ci","email":"ci@example.com","password":"iloveyou1"}"#,
+    );
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(res.body.contains("PASSWORD_COMPROMISED"), "{}", res.body);
+    server.stop();
+}

@@ -318,6 +318,7 @@ impl AuthBuilder {
         let mut plugin_rules = Vec::new();
         let mut error_codes: Vec<ErrorCode> = codes::ALL.to_vec();
         let mut db_hooks = DbHooks::default();
+        let mut password_checks = Vec::new();
         // The engine's own features first, through the same trait as every plugin.
         let builtins = crate::routes::builtin_plugins();
         for plugin in builtins.iter().chain(&self.plugins) {
@@ -333,6 +334,7 @@ impl AuthBuilder {
                 .for_each(|h| db_hooks.add(h));
             plugin_rules.extend(plugin.rate_limits());
             error_codes.extend_from_slice(plugin.error_codes());
+            password_checks.extend(plugin.password_checks());
         }
         // The application's database hooks run last, as Better Auth runs its options' hooks.
         self.db_hooks.into_iter().for_each(|h| db_hooks.add(h));
@@ -410,6 +412,7 @@ impl AuthBuilder {
                 rate_limiter,
                 throttle,
                 counters,
+                password_checks,
                 error_codes,
                 plugins: self.plugins,
                 trusted,
@@ -443,6 +446,8 @@ pub(crate) struct AuthInner {
     throttle: crate::throttle::SignInThrottle,
     /// The rate-limit store: the limiter's, the throttle's and other counters.
     counters: Arc<dyn crate::rate_limit::RateLimitStore>,
+    /// The plugins' checks of new passwords.
+    password_checks: Vec<crate::plugin::PasswordCheck>,
     error_codes: Vec<ErrorCode>,
     plugins: Vec<Arc<dyn Plugin>>,
     trusted: crate::origin::TrustedOrigins,
@@ -559,6 +564,16 @@ impl Auth {
 
     pub(crate) fn counters(&self) -> &Arc<dyn crate::rate_limit::RateLimitStore> {
         &self.inner.counters
+    }
+
+    /// Runs the plugins' checks of a new password ([`Plugin::password_checks`]), in plugin
+    /// order; the first refusal is the answer. Every endpoint that sets a password calls it
+    /// just before hashing the new one.
+    pub async fn check_new_password(&self, ctx: &Ctx, password: &str) -> Result<(), ApiError> {
+        for check in &self.inner.password_checks {
+            check(ctx.clone(), password.to_owned()).await?;
+        }
+        Ok(())
     }
 
     /// The per-account throttle that every password sign-in path goes through.

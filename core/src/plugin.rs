@@ -60,7 +60,20 @@ pub trait Plugin: Send + Sync + 'static {
     fn error_codes(&self) -> &'static [ErrorCode] {
         &[]
     }
+
+    /// Checks of every new password (at sign-up, a change, a reset, a first password), run
+    /// where the password is about to be hashed: an error refuses the password and is the
+    /// answer (Better Auth's plugins wrap the hasher for this).
+    fn password_checks(&self) -> Vec<PasswordCheck> {
+        Vec::new()
+    }
 }
+
+/// A check of a new password ([`Plugin::password_checks`]): given the request and the
+/// password, `Ok(())` to accept it. Endpoints run every check through
+/// [`Auth::check_new_password`](crate::Auth::check_new_password).
+pub type PasswordCheck =
+    Arc<dyn Fn(Ctx, String) -> BoxFuture<'static, Result<(), ApiError>> + Send + Sync>;
 
 /// What [`Plugin::init`] may read and change.
 pub struct InitContext<'a> {
@@ -612,6 +625,21 @@ inventory::collect!(PluginFactory);
 /// Every plugin factory linked into this binary.
 pub fn plugin_factories() -> impl Iterator<Item = &'static PluginFactory> {
     inventory::iter::<PluginFactory>.into_iter()
+}
+
+/// A factory's options from its configuration (`[plugin.<name>]`, as JSON): the defaults
+/// when there is none, otherwise `T` deserialized from it, a mistake named after `plugin`.
+pub fn options_from_config<T: serde::de::DeserializeOwned + Default>(
+    plugin: &'static str,
+    config: &serde_json::Value,
+) -> Result<T, Error> {
+    if config.is_null() {
+        return Ok(T::default());
+    }
+    T::deserialize(config).map_err(|e| Error::Plugin {
+        plugin,
+        message: e.to_string(),
+    })
 }
 
 /// Builds the plugin registered as `name` with `config`.

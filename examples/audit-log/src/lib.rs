@@ -380,14 +380,7 @@ impl AuditLogApi for portcullis::Api<'_> {
 }
 
 fn from_config(config: &portcullis::deps::serde_json::Value) -> Result<Arc<dyn Plugin>, Error> {
-    let options = if config.is_null() {
-        AuditLogOptions::default()
-    } else {
-        AuditLogOptions::deserialize(config).map_err(|e| Error::Plugin {
-            plugin: NAME,
-            message: e.to_string(),
-        })?
-    };
+    let options: AuditLogOptions = portcullis::plugin::options_from_config(NAME, config)?;
     Ok(Arc::new(AuditLog::new(options)))
 }
 

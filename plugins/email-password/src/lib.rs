@@ -207,14 +207,8 @@ impl Plugin for EmailPassword {
 }
 
 fn from_config(config: &serde_json::Value) -> Result<Arc<dyn Plugin>, Error> {
-    let options = if config.is_null() {
-        EmailPasswordOptions::default()
-    } else {
-        EmailPasswordOptions::deserialize(config).map_err(|e| Error::Plugin {
-            plugin: "email-password",
-            message: e.to_string(),
-        })?
-    };
+    let options: EmailPasswordOptions =
+        portcullis::plugin::options_from_config("email-password", config)?;
     Ok(Arc::new(EmailPassword::new(options)))
 }
 

@@ -293,6 +293,7 @@ async fn reset_password(shared: Arc<Reset>, ctx: Ctx) -> Result<Reply, ApiError>
         store.delete_verifications(&row.identifier).await?;
         return Err(ApiError::bad_request(core::USER_NOT_FOUND));
     };
+    auth.check_new_password(&ctx, &body.new_password).await?;
     let hash = auth
         .password_hasher()
         .hash(&body.new_password)

@@ -190,6 +190,7 @@ async fn sign_up(state: Arc<SignUp>, ctx: Ctx) -> Result<Reply, ApiError> {
         // Without auto sign-in, answering "exists" would reveal the account: spend the
         // hashing time, tell the owner instead (in the background, as a new account's mail
         // goes), and answer as for a new user, with an id that exists nowhere.
+        auth.check_new_password(&ctx, &body.password).await?;
         hasher.hash(&body.password).await.map_err(hash_failed)?;
         // As long as writing the account would have taken (measured on real sign-ups).
         tokio::time::sleep(state.account_writes.average()).await;
@@ -198,6 +199,7 @@ async fn sign_up(state: Arc<SignUp>, ctx: Ctx) -> Result<Reply, ApiError> {
         return Ok(Reply::json(json!({ "token": null, "user": ghost })));
     }
 
+    auth.check_new_password(&ctx, &body.password).await?;
     let hash = hasher.hash(&body.password).await.map_err(hash_failed)?;
     let writing = Instant::now();
     let now = portcullis::time::now();
@@ -449,6 +451,7 @@ async fn set_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     if existing.as_ref().is_some_and(|a| a.password.is_some()) {
         return Err(ApiError::bad_request(core::PASSWORD_ALREADY_SET));
     }
+    auth.check_new_password(&ctx, &body.new_password).await?;
     let hash = auth
         .password_hasher()
         .hash(&body.new_password)
@@ -496,6 +499,7 @@ async fn change_password(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
     if !verified.ok {
         return Err(ApiError::bad_request(core::INVALID_PASSWORD));
     }
+    auth.check_new_password(&ctx, &body.new_password).await?;
     let new_hash = hasher.hash(&body.new_password).await.map_err(hash_failed)?;
     let revoke_others = body.revoke_other_sessions == Some(true);
     let rotate = revoke_others || !auth.options().security.keep_session_on_password_change;

@@ -305,14 +305,7 @@ impl Plugin for TwoFactor {
 }
 
 fn from_config(config: &serde_json::Value) -> Result<Arc<dyn Plugin>, Error> {
-    let options = if config.is_null() {
-        TwoFactorOptions::default()
-    } else {
-        TwoFactorOptions::deserialize(config).map_err(|e| Error::Plugin {
-            plugin: "two-factor",
-            message: e.to_string(),
-        })?
-    };
+    let options: TwoFactorOptions = portcullis::plugin::options_from_config("two-factor", config)?;
     Ok(Arc::new(TwoFactor::new(options)))
 }
 
