@@ -564,7 +564,12 @@ impl Config {
                 });
                 let builder = self.builder()?.secrets(versions);
                 match legacy {
-                    Some(l) => builder.secret(l),
+                    Some(l) => {
+                        tracing::warn!(
+                            "the plain secret (PORTCULLIS_SECRET or the secret file) is kept as the legacy secret and still verifies what it signed; remove it once that has expired, at once if it leaked"
+                        );
+                        builder.secret(l)
+                    }
                     None => builder,
                 }
             }

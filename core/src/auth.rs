@@ -668,7 +668,12 @@ impl Auth {
         let (mut parts, body) = req.into_parts();
         // Whatever of the body the answer leaves unread is drained, so the answer reaches a
         // client still sending it (see `Unread`).
-        let mut body = Unread::new(body);
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = Unread::new(body, declared);
         let peer = parts.extensions.get::<crate::ip::ClientAddr>().map(|a| a.0);
         let ip_headers = &self.inner.options.ip_address_headers;
         // What a session records: with address headers configured, only what they say (`""`
@@ -983,13 +988,19 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
 /// A request body that may go unread: when it is dropped with data still to come (the
 /// answer was decided before the body was needed: a 429, a 404, a 413 on its declared length),
 /// the rest is read and discarded in the background, up to [`Unread::DRAIN_BYTES`] and
-/// [`Unread::DRAIN_TIME`]. Closing a connection with unread data in the socket makes the
+/// [`Unread::DRAIN_TIME`], at most 64 bodies at once, and not when the declared length is
+/// already past the bound. Closing a connection with unread data in the socket makes the
 /// kernel reset it, and a client still uploading (a browser, `fetch`) then sees the reset
 /// instead of the answer; draining lets the answer arrive and the connection live on. Past
 /// the bounds the body is dropped, and the connection with it.
 struct Unread<B: http_body::Body<Data = Bytes> + Send + 'static> {
     state: Reading<B>,
+    /// The declared length: a body longer than a drain reads is not drained at all.
+    declared: Option<u64>,
 }
+
+/// At most this many bodies drain at once; past it the connection is simply closed.
+static DRAINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64);
 
 enum Reading<B> {
     /// Not touched (kept unboxed: most requests have no body to read at all).
@@ -1006,9 +1017,10 @@ impl<B: http_body::Body<Data = Bytes> + Send + 'static> Unread<B> {
     /// The longest a drain waits for the client.
     const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-    fn new(body: B) -> Self {
+    fn new(body: B, declared: Option<u64>) -> Self {
         Self {
             state: Reading::Untouched(body),
+            declared,
         }
     }
 
@@ -1044,10 +1056,18 @@ impl<B: http_body::Body<Data = Bytes> + Send + 'static> Drop for Unread<B> {
             Reading::Started(b) if !b.is_end_stream() => b,
             _ => return,
         };
+        if self.declared.is_some_and(|n| n > Self::DRAIN_BYTES as u64) {
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let Ok(permit) = DRAINS.try_acquire() else {
+            tracing::debug!("too many bodies draining; this connection is closed instead");
+            return;
+        };
         runtime.spawn(async move {
+            let _permit = permit;
             let drain = async {
                 let mut read = 0usize;
                 while let Some(Ok(frame)) = body.frame().await {

@@ -219,6 +219,15 @@ pub(crate) async fn follow_link(
     if user.email.to_lowercase() != claims.email {
         return refuse(callback, VerificationError::Invalid);
     }
+    // Issued before the password last changed: whoever asked for it may have been in a
+    // session the change (or a reset) was meant to end.
+    if let (Some(issued), Some(account)) =
+        (claims.issued_at, store.credential_account(&user.id).await?)
+    {
+        if account.updated_at.timestamp() > issued {
+            return refuse(callback, VerificationError::Invalid);
+        }
+    }
     let session = ctx.sensitive_session().await?;
     if session.as_ref().is_some_and(|s| s.user.id != user.id) {
         return refuse(callback, VerificationError::InvalidUser);

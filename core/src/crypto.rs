@@ -265,6 +265,13 @@ impl Secret {
     pub fn decrypt(&self, encrypted: &str) -> Result<String, DecryptError> {
         if let Some(rest) = encrypted.strip_prefix(ENVELOPE) {
             let (version, hex) = rest.split_once('$').ok_or(DecryptError::Malformed)?;
+            // Digits only, no leading zero (Better Auth writes the version as a number).
+            let canonical = !version.is_empty()
+                && version.bytes().all(|b| b.is_ascii_digit())
+                && (version == "0" || !version.starts_with('0'));
+            if !canonical {
+                return Err(DecryptError::Malformed);
+            }
             let version: u32 = version.parse().map_err(|_| DecryptError::Malformed)?;
             let key = self
                 .0
@@ -396,10 +403,19 @@ mod tests {
             only_v2.decrypt(&by_v1),
             Err(DecryptError::RetiredKey)
         ));
-        assert!(matches!(
-            s.decrypt("$ba$x$00"),
-            Err(DecryptError::Malformed)
-        ));
+        for odd in [
+            "$ba$x$00",
+            "$ba$02$00",
+            "$ba$+2$00",
+            "$ba$-1$00",
+            "$ba$$00",
+            "$ba$2",
+        ] {
+            assert!(
+                matches!(s.decrypt(odd), Err(DecryptError::Malformed)),
+                "{odd}"
+            );
+        }
 
         // Signatures: the current secret signs; every secret verifies.
         let signed = s.sign("token");

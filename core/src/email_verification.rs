@@ -69,6 +69,7 @@ impl Default for EmailVerificationOptions {
 
 /// What a verification token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerificationClaims {
     /// The (lowercased) address it verifies.
     pub email: String,
@@ -79,6 +80,8 @@ pub struct VerificationClaims {
     /// For a change of address: `change-email-confirmation` or `change-email-verification`
     /// (none in Better Auth's older change tokens).
     pub request_type: Option<String>,
+    /// When it was issued (`iat`, seconds since the epoch).
+    pub issued_at: Option<i64>,
 }
 
 /// Why a verification token was refused; each maps to Better Auth's error code.
@@ -181,6 +184,7 @@ impl Auth {
             user_id: text("userId")?,
             update_to: text("updateTo")?.filter(|s| !s.is_empty()),
             request_type: text("requestType")?,
+            issued_at: claims.get("iat").and_then(Value::as_i64),
         })
     }
 

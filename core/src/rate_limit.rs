@@ -38,12 +38,15 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>>;
 
     /// Adds one to counter `key`, starting from zero when it is absent or has not changed for
-    /// `ttl`; answers the new count. Two concurrent calls add two.
+    /// `ttl`, unless `allow` refuses the counter as it stands; one atomic step, so two
+    /// concurrent calls each see the other's addition. Answers the new count, or (`Err`) the
+    /// counter `allow` refused. An absent counter is always added to.
     fn add<'a>(
         &'a self,
         key: &'a str,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>>;
+        allow: &'a Gate<'a>,
+    ) -> BoxFuture<'a, Result<Result<u32, Counter>, crate::storage::StorageError>>;
 
     /// Forgets counter `key`.
     fn remove<'a>(
@@ -51,6 +54,9 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>>;
 }
+
+/// Whether [`RateLimitStore::add`] may add to a counter as it stands.
+pub type Gate<'g> = dyn Fn(Counter) -> bool + Send + Sync + 'g;
 
 /// A counter of a [`RateLimitStore`]: its count and how long ago it last changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +71,32 @@ pub struct Counter {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     buckets: Mutex<HashMap<String, Bucket>>,
-    counters: Mutex<HashMap<String, Kept>>,
+    counters: Mutex<Counters>,
+}
+
+/// The counters, and when forgotten ones were last swept out.
+#[derive(Debug, Default)]
+struct Counters {
+    map: HashMap<String, Kept>,
+    swept: Option<Instant>,
+}
+
+impl Counters {
+    /// Past this many counters, forgotten ones are swept (at most every ten seconds) and no
+    /// new counter is kept while the map stays this large.
+    const CAP: usize = 100_000;
+
+    fn sweep(&mut self, now: Instant) {
+        if self.map.len() < Self::CAP
+            || self
+                .swept
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        self.map.retain(|_, k| now.duration_since(k.last) < k.ttl);
+        self.swept = Some(now);
+    }
 }
 
 /// A counter in memory, with the lifetime it was last added with.
@@ -106,7 +137,7 @@ impl MemoryStore {
     }
 
     fn counter_now(&self, key: &str, ttl: Duration) -> Option<Counter> {
-        let kept = *lock(&self.counters).get(key)?;
+        let kept = *lock(&self.counters).map.get(key)?;
         let since_last = kept.last.elapsed();
         (since_last < ttl).then_some(Counter {
             count: kept.count,
@@ -114,13 +145,15 @@ impl MemoryStore {
         })
     }
 
-    fn add_now(&self, key: &str, ttl: Duration) -> u32 {
+    fn add_now(&self, key: &str, ttl: Duration, allow: &Gate<'_>) -> Result<u32, Counter> {
         let now = Instant::now();
         let mut counters = lock(&self.counters);
-        if counters.len() > 100_000 {
-            counters.retain(|_, k| now.duration_since(k.last) < k.ttl);
+        counters.sweep(now);
+        if counters.map.len() >= Counters::CAP && !counters.map.contains_key(key) {
+            tracing::warn!("too many counters in memory; a new one is not kept");
+            return Ok(1);
         }
-        let kept = counters.entry(key.to_owned()).or_insert(Kept {
+        let kept = counters.map.entry(key.to_owned()).or_insert(Kept {
             count: 0,
             last: now,
             ttl,
@@ -128,10 +161,19 @@ impl MemoryStore {
         if now.duration_since(kept.last) >= kept.ttl {
             kept.count = 0;
         }
+        if kept.count > 0 {
+            let seen = Counter {
+                count: kept.count,
+                since_last: now.duration_since(kept.last),
+            };
+            if !allow(seen) {
+                return Err(seen);
+            }
+        }
         kept.count = kept.count.saturating_add(1);
         kept.last = now;
         kept.ttl = ttl;
-        kept.count
+        Ok(kept.count)
     }
 }
 
@@ -159,8 +201,9 @@ impl RateLimitStore for MemoryStore {
         &'a self,
         key: &'a str,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
-        let result = self.add_now(key, ttl);
+        allow: &'a Gate<'a>,
+    ) -> BoxFuture<'a, Result<Result<u32, Counter>, crate::storage::StorageError>> {
+        let result = self.add_now(key, ttl, allow);
         Box::pin(async move { Ok(result) })
     }
 
@@ -168,7 +211,7 @@ impl RateLimitStore for MemoryStore {
         &'a self,
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>> {
-        lock(&self.counters).remove(key);
+        lock(&self.counters).map.remove(key);
         Box::pin(async { Ok(()) })
     }
 }
@@ -246,14 +289,28 @@ impl DatabaseStore {
         }))
     }
 
-    async fn add_db(&self, key: &str, ttl: Duration) -> Result<u32, crate::storage::StorageError> {
+    async fn add_db(
+        &self,
+        key: &str,
+        ttl: Duration,
+        allow: &Gate<'_>,
+    ) -> Result<Result<u32, Counter>, crate::storage::StorageError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         self.compare_and_set(key, |found, now| {
             let next = match found {
-                Some((count, last)) if now.saturating_sub(last) < ttl_ms => count.saturating_add(1),
+                Some((count, last)) if now.saturating_sub(last) < ttl_ms => {
+                    let seen = Counter {
+                        count: u32::try_from(count).unwrap_or(u32::MAX),
+                        since_last: Duration::from_millis(now.saturating_sub(last).max(0) as u64),
+                    };
+                    if count > 0 && !allow(seen) {
+                        return Step::Done(Err(seen));
+                    }
+                    count.saturating_add(1)
+                }
                 _ => 1,
             };
-            Step::Write(next, u32::try_from(next).unwrap_or(u32::MAX))
+            Step::Write(next, Ok(u32::try_from(next).unwrap_or(u32::MAX)))
         })
         .await
     }
@@ -348,8 +405,9 @@ impl RateLimitStore for DatabaseStore {
         &'a self,
         key: &'a str,
         ttl: Duration,
-    ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
-        Box::pin(self.add_db(key, ttl))
+        allow: &'a Gate<'a>,
+    ) -> BoxFuture<'a, Result<Result<u32, Counter>, crate::storage::StorageError>> {
+        Box::pin(self.add_db(key, ttl, allow))
     }
 
     fn remove<'a>(
@@ -578,7 +636,8 @@ mod tests {
             &'a self,
             _: &'a str,
             _: Duration,
-        ) -> BoxFuture<'a, Result<u32, crate::storage::StorageError>> {
+            _: &'a Gate<'a>,
+        ) -> BoxFuture<'a, Result<Result<u32, Counter>, crate::storage::StorageError>> {
             Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
         }
 

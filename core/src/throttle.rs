@@ -18,6 +18,11 @@
 //! - a correct password, or a completed password reset, clears the count;
 //! - other ways in (a reset link, passkeys, social sign-in) are not throttled.
 //!
+//! Every attempt counts as a failure from the moment it starts, in one atomic step with the
+//! check, until it succeeds: guesses sent all at once cannot slip past a count none of them
+//! has added to yet. (So at most `threshold` sign-ins of one account can be in flight at once,
+//! right passwords included; no person signs in that way.)
+//!
 //! An identifier that names no account is counted exactly like one that does, so the throttle
 //! tells nobody which emails exist. Counters live in the rate-limit store (memory or the
 //! primary database), so every server process on a database shares them; a store that fails
@@ -28,7 +33,7 @@ use std::time::Duration;
 
 use crate::context::Ctx;
 use crate::error::ApiError;
-use crate::rate_limit::RateLimitStore;
+use crate::rate_limit::{Counter, RateLimitStore};
 
 /// Options of the per-account sign-in throttle ([`RateLimitOptions::account`]).
 ///
@@ -71,8 +76,9 @@ pub struct SignInThrottle {
     store: Arc<dyn RateLimitStore>,
 }
 
-/// A password check under way; report how it went with [`PasswordAttempt::failed`] or
-/// [`PasswordAttempt::succeeded`] (dropping it counts nothing).
+/// A password check under way, already counted as a failure; report a success with
+/// [`PasswordAttempt::succeeded`] ([`PasswordAttempt::failed`] says the other outcome
+/// aloud).
 #[derive(Debug)]
 #[must_use = "report the outcome of the password check"]
 pub struct PasswordAttempt<'a> {
@@ -127,18 +133,27 @@ impl SignInThrottle {
             (Some(client), true) => address_failures_key(account, client),
             _ => failures_key(account),
         };
-        let counter = self
-            .logged(self.store.counter(&bucket, self.options.forget_after).await)
-            .flatten();
-        if let Some(c) = counter.filter(|c| c.count >= self.options.threshold) {
-            let wait = self.delay(c.count).saturating_sub(c.since_last);
-            if !wait.is_zero() {
+        // The attempt counts as a failure from the start (until it succeeds), in the same
+        // atomic step as the check: attempts sent at once cannot all pass a count that none of
+        // them has added to yet.
+        let threshold = self.options.threshold;
+        let allow = |c: Counter| c.count < threshold || c.since_last >= self.delay(c.count);
+        let counted = self
+            .store
+            .add(&bucket, self.options.forget_after, &allow)
+            .await;
+        match self.logged(counted) {
+            Some(Err(c)) => {
                 tracing::info!("sign-in attempt refused: the account is cooling down");
-                return Err(crate::rate_limit::too_many_requests(wait));
+                let wait = self.delay(c.count).saturating_sub(c.since_last);
+                Err(crate::rate_limit::too_many_requests(wait))
             }
+            Some(Ok(_)) => {
+                attempt.bucket = Some(bucket);
+                Ok(attempt)
+            }
+            None => Ok(attempt),
         }
-        attempt.bucket = Some(bucket);
-        Ok(attempt)
     }
 
     /// Forgets `account`'s failures (after a completed password reset, say): the count from
@@ -167,14 +182,9 @@ impl SignInThrottle {
 }
 
 impl PasswordAttempt<'_> {
-    /// The password was wrong: one more failure for the account.
-    pub async fn failed(self) {
-        let Some(bucket) = &self.bucket else {
-            return;
-        };
-        let t = self.throttle;
-        t.logged(t.store.add(bucket, t.options.forget_after).await);
-    }
+    /// The password was wrong. Nothing more to count: the attempt was counted as a failure
+    /// when it began (dropping it is the same).
+    pub fn failed(self) {}
 
     /// The password was right: the account's counts clear and the address becomes one the
     /// account is known to sign in from.
@@ -188,7 +198,9 @@ impl PasswordAttempt<'_> {
             let address = address_failures_key(&self.account, client);
             t.logged(t.store.remove(&address).await);
             let known = known_key(&self.account, client);
-            t.logged(t.store.add(&known, t.options.known_address_for).await);
+            let always = |_: Counter| true;
+            let added = t.store.add(&known, t.options.known_address_for, &always);
+            t.logged(added.await);
         }
     }
 }

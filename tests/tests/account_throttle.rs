@@ -229,3 +229,31 @@ async fn servers_sharing_a_database_share_the_count() {
         assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+/// Guesses sent all at once are counted as they start: exactly `threshold` reach the password
+/// check, whatever the concurrency (with counters in memory and in the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_guesses_is_counted_before_any_is_checked() {
+    for database_storage in [false, true] {
+        let (app, _outbox) =
+            with_victim(move |o| o.rate_limit.database_storage = database_storage).await;
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let app = app.new_client();
+            tasks.push(tokio::spawn(async move {
+                attempt_from(&app, n, VICTIM, "wrong-guess-123")
+                    .await
+                    .status
+            }));
+        }
+        let mut checked = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::UNAUTHORIZED => checked += 1,
+                StatusCode::TOO_MANY_REQUESTS => {}
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(checked, 10, "database storage: {database_storage}");
+    }
+}

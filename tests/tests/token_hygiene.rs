@@ -98,6 +98,15 @@ async fn assert_deletion_link_dead(app: &mut TestApp, link: &str, email: &str) {
     assert!(user_exists(app, email).await);
 }
 
+/// `app`'s user changes the password from `PASSWORD` to `NEW_PASSWORD`.
+async fn change_password(app: &mut TestApp) -> TestResponse {
+    app.post(
+        "/change-password",
+        json!({ "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD }),
+    )
+    .await
+}
+
 async fn user_exists(app: &TestApp, email: &str) -> bool {
     app.auth
         .store()
@@ -117,12 +126,7 @@ async fn a_password_change_ends_outstanding_reset_and_deletion_links() {
     ];
     let deletion = deletion_link(&mut app, &outbox, "owner@example.com").await;
 
-    let res = app
-        .post(
-            "/change-password",
-            json!({ "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD }),
-        )
-        .await;
+    let res = change_password(&mut app).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 
     for token in &resets {
@@ -267,12 +271,7 @@ async fn better_auths_session_reuse_is_an_option() {
         .unwrap()
         .is_some());
 
-    let res = app
-        .post(
-            "/change-password",
-            json!({ "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD }),
-        )
-        .await;
+    let res = change_password(&mut app).await;
     assert!(res.json()["token"].is_null());
     assert_eq!(app.session().await["session"]["token"], second["token"]);
 }
@@ -288,12 +287,7 @@ async fn changing_the_password_rotates_the_callers_session() {
     let mut other_device = app.new_client();
     other_device.sign_in("rotate@example.com", PASSWORD).await;
 
-    let res: TestResponse = app
-        .post(
-            "/change-password",
-            json!({ "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD }),
-        )
-        .await;
+    let res: TestResponse = change_password(&mut app).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let token = res.json()["token"].as_str().unwrap().to_owned();
     assert_ne!(token, stolen);
@@ -308,4 +302,81 @@ async fn changing_the_password_rotates_the_callers_session() {
     assert_eq!(app.session().await["session"]["token"], token.as_str());
     // Without revokeOtherSessions, other devices stay signed in.
     assert!(!other_device.session().await.is_null());
+}
+
+/// A stolen session asks to move the address to the attacker's; the owner notices and changes
+/// the password. The link mailed before the change is dead (Better Auth's stays good for its
+/// hour).
+#[tokio::test]
+async fn a_change_email_link_from_before_a_password_change_is_dead() {
+    let (mut app, outbox) =
+        app_with(|o| o.change_email.update_email_without_verification = false).await;
+    app.signed_up("owner2@example.com").await;
+    let res = app
+        .post(
+            "/change-email",
+            json!({ "newEmail": "attacker@example.com" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let link = outbox
+        .wait_for(portcullis::email::VERIFY_EMAIL, "attacker@example.com", 1)
+        .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Links carry their issue time in whole seconds: the change comes in a later second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = change_password(&mut app).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    let mut attacker = app.new_client();
+    let res = attacker.get(&api_path(&link)).await;
+    assert_eq!(res.status, StatusCode::FOUND, "{}", res.text());
+    assert_eq!(res.header("location"), Some("/?error=INVALID_TOKEN"));
+    assert!(user_exists(&app, "owner2@example.com").await);
+    assert!(!user_exists(&app, "attacker@example.com").await);
+}
+
+/// Pending two-factor challenges (the password already given) and trusted devices end with a
+/// password change too.
+#[tokio::test]
+async fn a_password_change_ends_pending_challenges_and_trusted_devices() {
+    let (mut app, _outbox) = app().await;
+    let me = app.signed_up("tf@example.com").await;
+    let id = me["user"]["id"].as_str().unwrap().to_owned();
+    let store = app.auth.store();
+    let now = portcullis::time::now();
+    for (identifier, value) in [
+        ("2fa-pendingchallenge0001", id.as_str()),
+        ("trust-device-sometrusteddevice0", id.as_str()),
+        ("2fa-attempts-2fa-pendingchallenge0001", "0"),
+    ] {
+        store
+            .create_verification(&portcullis::storage::Verification {
+                id: app.auth.options().ids.generate(),
+                identifier: identifier.into(),
+                value: value.into(),
+                expires_at: now + chrono::Duration::minutes(10),
+                created_at: now,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    change_password(&mut app).await;
+    let left = |identifier: &'static str| {
+        let auth = app.auth.clone();
+        async move {
+            auth.store()
+                .verification_by_identifier(identifier)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!left("2fa-pendingchallenge0001").await);
+    assert!(!left("trust-device-sometrusteddevice0").await);
+    // Rows whose value is not the user id are not the user's tokens (they expire alone).
+    assert!(left("2fa-attempts-2fa-pendingchallenge0001").await);
 }

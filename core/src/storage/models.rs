@@ -895,9 +895,10 @@ impl<'a> Store<'a> {
         self.delete_rows("verification", filter).await
     }
 
-    /// Deletes the user's outstanding password-reset and account-deletion tokens
-    /// (verification rows `reset-password:*` and `delete-account-*` whose value is the user
-    /// id); returns how many. The engine runs it, in the same transaction, whenever a password
+    /// Deletes the user's outstanding password-reset and account-deletion links, pending
+    /// two-factor challenges and trusted devices (verification rows `reset-password:*`,
+    /// `delete-account-*`, `2fa-*`, `trust-device-*` whose value is the user id); returns how
+    /// many. The engine runs it, in the same transaction, whenever a password
     /// is reset, changed or set and whenever the email changes: a link mailed before the change
     /// must not act after it. A plugin that changes those things should run it too.
     pub async fn revoke_user_tokens(&self, user_id: &str) -> Result<u64, StorageError> {
@@ -922,9 +923,15 @@ impl<'a> Store<'a> {
 
 /// Identifier prefixes of the verification rows that act for a user on the strength of the
 /// account's present password and address, with the user id as their value: password-reset
-/// links (`reset-password:<token>`) and account-deletion links (`delete-account-<token>`).
-/// [`Store::revoke_user_tokens`] deletes them.
-const USER_TOKEN_PREFIXES: [&str; 2] = ["reset-password:", "delete-account-"];
+/// links (`reset-password:<token>`), account-deletion links (`delete-account-<token>`), and
+/// the two-factor plugin's pending sign-in challenges (`2fa-<id>`, a password already given)
+/// and trusted devices (`trust-device-<id>`). [`Store::revoke_user_tokens`] deletes them.
+const USER_TOKEN_PREFIXES: [&str; 4] = [
+    "reset-password:",
+    "delete-account-",
+    "2fa-",
+    "trust-device-",
+];
 
 /// A transaction whose writes go through the engine's database hooks: before hooks run as
 /// each write is made, after hooks once [`Tx::commit`] has committed (never, if the

@@ -156,8 +156,13 @@ impl WriteClock {
         self.micros.store(new, Ordering::Relaxed);
     }
 
+    /// The average; before the first sample, a typical write's few milliseconds, so that a
+    /// process that has made no account yet does not answer existing addresses at once.
     fn average(&self) -> Duration {
-        Duration::from_micros(self.micros.load(Ordering::Relaxed))
+        match self.micros.load(Ordering::Relaxed) {
+            0 => Duration::from_millis(5),
+            micros => Duration::from_micros(micros),
+        }
     }
 }
 
@@ -366,7 +371,7 @@ async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
             .verify_dummy(&body.password)
             .await
             .map_err(hash_failed)?;
-        attempt.failed().await;
+        attempt.failed();
         return Err(invalid_credentials());
     };
     let verified = hasher
@@ -375,7 +380,7 @@ async fn sign_in(opts: Opts, ctx: Ctx) -> Result<Reply, ApiError> {
         .map_err(hash_failed)?;
     if !verified.ok {
         tracing::debug!(user = %user.id, "sign-in refused: wrong password");
-        attempt.failed().await;
+        attempt.failed();
         return Err(invalid_credentials());
     }
     attempt.succeeded().await;
