@@ -62,6 +62,9 @@ pub mod delete_user;
 pub mod email;
 pub mod email_verification;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod input;
 mod ip;
 mod jwe;
