@@ -59,6 +59,14 @@ export const ENDPOINTS = [
     body: (f) => ({ currentPassword: f.password, newPassword: "new-password-123", revokeOtherSessions: true }),
     states: SESSION_STATES,
   },
+  {
+    // Without revokeOtherSessions: Portcullis rotates the caller's session (DIVERGENCES.md).
+    method: "POST",
+    path: () => "/change-password",
+    label: "/change-password(keep-others)",
+    body: (f) => ({ currentPassword: f.password, newPassword: "new-password-123" }),
+    states: ["session"],
+  },
   { method: "POST", path: "/verify-password", body: (f) => ({ password: f.password }), states: SESSION_STATES },
   {
     method: "POST",
