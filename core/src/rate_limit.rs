@@ -224,13 +224,29 @@ impl RateLimitStore for MemoryStore {
 #[derive(Debug)]
 pub struct DatabaseStore {
     db: Arc<dyn crate::storage::Adapter>,
+    /// Updates of one key from this process take turns (by a shard of the key's hash), so a
+    /// burst of requests on one key does not spend its retries racing itself; other processes
+    /// are met by the compare-and-set.
+    turns: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl DatabaseStore {
     /// Counters in `db`, which must have the `rateLimit` table
     /// ([`RateLimitOptions::database_storage`] adds it to the schema).
     pub fn new(db: Arc<dyn crate::storage::Adapter>) -> Self {
-        Self { db }
+        Self {
+            db,
+            turns: (0..32).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    async fn turn(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        // `DefaultHasher::new` is unseeded: a key always takes the same shard.
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let shard = (hasher.finish() % self.turns.len() as u64) as usize;
+        self.turns[shard].lock().await
     }
 
     /// The table's schema.
@@ -253,6 +269,7 @@ impl DatabaseStore {
         max: u32,
     ) -> Result<Option<Duration>, crate::storage::StorageError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let _turn = self.turn(key).await;
         self.compare_and_set(key, |found, now| match found {
             Some((count, last)) if now.saturating_sub(last) < window_ms => {
                 if count >= i64::from(max) {
@@ -296,6 +313,7 @@ impl DatabaseStore {
         allow: &Gate<'_>,
     ) -> Result<Result<u32, Counter>, crate::storage::StorageError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let _turn = self.turn(key).await;
         self.compare_and_set(key, |found, now| {
             let next = match found {
                 Some((count, last)) if now.saturating_sub(last) < ttl_ms => {
