@@ -175,6 +175,7 @@ fn link_first_party_plugins() {
     let _ = std::hint::black_box(portcullis_email_password::EmailPassword::default());
     let _ = std::hint::black_box(portcullis_two_factor::TwoFactor::default());
     let _ = std::hint::black_box(portcullis_compromised_password::CompromisedPassword::default());
+    let _ = std::hint::black_box(portcullis_bearer::Bearer::default());
 }
 
 /// Why the command failed, in words for the operator.
