@@ -262,6 +262,17 @@ const COOKIES = [
   ["empty-value", () => `${COOKIE}=`],
 ];
 
+// The bearer plugin: the session in `Authorization` instead of the cookie (a client that keeps
+// no cookies), in the spellings Better Auth accepts and two it ignores.
+const BEARERS = [
+  ["signed", (f) => `Bearer ${f.cookieValue}`],
+  ["encoded", (f) => `Bearer ${encodeURIComponent(f.cookieValue)}`],
+  ["lower-scheme", (f) => `bearer ${f.cookieValue}`],
+  ["unsigned", (f) => `Bearer ${f.token}`],
+  ["bad-signature", (f) => `Bearer ${f.cookieValue.replace(/\.(.)/, (_, c) => `.${c === "A" ? "B" : "A"}`)}`],
+  ["basic-scheme", (f) => `Basic ${f.cookieValue}`],
+];
+
 const ORIGINS = [
   ["origin-none", (r) => delete r.headers.origin],
   ["origin-untrusted", (r) => (r.headers.origin = "http://evil.example")],
@@ -329,6 +340,9 @@ function variants(ep, state) {
   out.push({ name: "query:extra", apply: (r) => (r.query.unexpected = "1") });
   if (["session", "session2fa", "expired", "stale", "unverified", "deleted"].includes(state)) {
     for (const [name, cookie] of COOKIES) out.push({ name: `cookie:${name}`, apply: (r, f) => (r.cookie = cookie(f)) });
+    for (const [name, bearer] of BEARERS) {
+      out.push({ name: `bearer:${name}`, apply: (r, f) => ((r.cookie = undefined), (r.headers.authorization = bearer(f))) });
+    }
   }
   if (isPost) for (const [name, apply] of ORIGINS) out.push({ name: `csrf:${name}`, apply });
   if (ep.ip) for (const [name, apply] of FORWARDED) out.push({ name, apply });

@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
 import { getMigrations } from "better-auth/db/migration";
-import { twoFactor } from "better-auth/plugins";
+import { twoFactor, bearer } from "better-auth/plugins";
 
 const env = process.env;
 const PORT = Number.parseInt(env.PORT || "3100", 10);
@@ -50,6 +50,7 @@ const auth = betterAuth({
       issuer: "BetterAuthConformance",
       otpOptions: { sendOTP: async ({ user, otp }) => outbox({ kind: "two-factor-otp", to: user.email, otp }) },
     }),
+    bearer(),
   ],
 });
 

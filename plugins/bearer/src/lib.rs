@@ -15,11 +15,13 @@
 //! A bearer request carries no cookie of the browser's, so it needs no `Origin` check: a page
 //! on another site cannot make the browser send the header.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 use portcullis::plugin::Handlers;
-use portcullis::{ApiError, Before, Ctx, Error, Hook, Matcher, Plugin, PluginFactory, Reply};
+use portcullis::{
+    ApiError, Before, Ctx, Error, Hook, InitContext, Matcher, Plugin, PluginFactory, Reply,
+};
 use serde::Deserialize;
 
 /// Options (`[plugin.bearer]`), with Better Auth's defaults.
@@ -33,15 +35,20 @@ pub struct BearerOptions {
 }
 
 /// The plugin.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Bearer {
     options: BearerOptions,
+    /// The session cookie's wire name, known once the engine's options are.
+    session_cookie: Arc<OnceLock<String>>,
 }
 
 impl Bearer {
     /// The plugin with `options`.
     pub fn new(options: BearerOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            session_cookie: Arc::default(),
+        }
     }
 
     /// Accept only signed tokens.
@@ -59,8 +66,20 @@ impl Plugin for Bearer {
         "bearer"
     }
 
+    fn init(&self, ctx: &mut InitContext<'_>) -> Result<(), Error> {
+        let options = ctx.options();
+        let https = options
+            .base_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        let jar = portcullis::cookies::CookieJarConfig::new(&options.cookies, https);
+        let _ = self.session_cookie.set(jar.session_token);
+        Ok(())
+    }
+
     fn hooks(&self) -> Vec<Hook> {
         let on = Handlers::new(Arc::new(self.options.clone()));
+        let name = self.session_cookie.clone();
         vec![
             on.before(
                 Matcher::Custom(Arc::new(|ctx: &Ctx| {
@@ -68,7 +87,26 @@ impl Plugin for Bearer {
                 })),
                 use_bearer_token,
             ),
-            Hook::after(Matcher::Any, expose_token),
+            // Server-side calls see the endpoint's reply; HTTP answers are looked at last, so
+            // that an error answer carrying a refreshed session cookie gets its token too (as
+            // Better Auth's does).
+            Hook::after(
+                Matcher::Any,
+                |ctx: Ctx, result: Result<Reply, ApiError>| async move {
+                    let mut reply = result?;
+                    expose(&mut reply, &ctx.auth().cookies().session_token);
+                    Ok(reply)
+                },
+            ),
+            Hook::on_response(move |mut reply: Reply| {
+                let name = name.clone();
+                async move {
+                    if let Some(name) = name.get() {
+                        expose(&mut reply, name);
+                    }
+                    reply
+                }
+            }),
         ]
     }
 }
@@ -147,9 +185,8 @@ async fn use_bearer_token(options: Arc<BearerOptions>, ctx: Ctx) -> Result<Befor
     })
 }
 
-/// The signed token of the live session cookie `reply` sets, decoded.
-fn session_cookie_set(ctx: &Ctx, reply: &Reply) -> Option<String> {
-    let name = &ctx.auth().cookies().session_token;
+/// The signed token of the live session cookie `name` that `reply` sets, decoded.
+fn session_cookie_set(reply: &Reply, name: &str) -> Option<String> {
     reply.set_cookies().find_map(|c| {
         let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
         let (n, value) = pair.split_once('=')?;
@@ -164,13 +201,14 @@ fn session_cookie_set(ctx: &Ctx, reply: &Reply) -> Option<String> {
     })
 }
 
-async fn expose_token(ctx: Ctx, result: Result<Reply, ApiError>) -> Result<Reply, ApiError> {
-    let mut reply = result?;
-    let Some(token) = session_cookie_set(&ctx, &reply) else {
-        return Ok(reply);
+/// Adds `set-auth-token` (and lists it in `Access-Control-Expose-Headers`) when `reply` sets
+/// a live session cookie `name`; once.
+fn expose(reply: &mut Reply, name: &str) {
+    let Some(token) = session_cookie_set(reply, name) else {
+        return;
     };
     let Ok(value) = HeaderValue::from_str(&token) else {
-        return Ok(reply);
+        return;
     };
     let headers = reply.headers_mut();
     headers.insert(HeaderName::from_static(SET_AUTH_TOKEN), value);
@@ -193,7 +231,6 @@ async fn expose_token(ctx: Ctx, result: Result<Reply, ApiError>) -> Result<Reply
     if let Some(v) = exposed {
         headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
     }
-    Ok(reply)
 }
 
 fn from_config(config: &serde_json::Value) -> Result<Arc<dyn Plugin>, Error> {
