@@ -47,16 +47,21 @@ impl Fixture {
     /// Builds the engine on a fresh SQLite file, migrates it, and signs one user up through
     /// `Auth::handle`, keeping the session cookie it sets. Rate limiting is off.
     pub async fn new() -> anyhow::Result<Self> {
-        Self::build(false).await
+        Self::build(false, false).await
     }
 
     /// The same with the rate limiter on (a limit no bench reaches), to measure what the
     /// limiter and the request checks cost on the hot path.
     pub async fn with_rate_limiter() -> anyhow::Result<Self> {
-        Self::build(true).await
+        Self::build(true, false).await
     }
 
-    async fn build(rate_limited: bool) -> anyhow::Result<Self> {
+    /// The same with the bearer plugin, for get-session by `Authorization: Bearer`.
+    pub async fn with_bearer() -> anyhow::Result<Self> {
+        Self::build(false, true).await
+    }
+
+    async fn build(rate_limited: bool, bearer: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let db = dir.path().join("bench.db");
         let auth = Auth::builder()
@@ -67,10 +72,13 @@ impl Fixture {
                 o.rate_limit.enabled = rate_limited;
                 o.rate_limit.max = u32::MAX;
             })
-            .plugin(EmailPassword::default())
-            .build()
-            .await
-            .context("building the engine")?;
+            .plugin(EmailPassword::default());
+        let auth = if bearer {
+            auth.plugin(portcullis_bearer::Bearer::default())
+        } else {
+            auth
+        };
+        let auth = auth.build().await.context("building the engine")?;
         auth.migrate().await.context("migrating the database")?;
 
         let body = serde_json::json!({

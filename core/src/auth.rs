@@ -569,9 +569,15 @@ impl Auth {
     /// Runs the plugins' checks of a new password ([`Plugin::password_checks`]), in plugin
     /// order; the first refusal is the answer. Every endpoint that sets a password calls it
     /// just before hashing the new one.
+    /// The checks see the password as it is hashed and compared: NFKC-normalised, so a
+    /// look-alike spelling (fullwidth letters) of a listed password is the listed password.
     pub async fn check_new_password(&self, ctx: &Ctx, password: &str) -> Result<(), ApiError> {
+        if self.inner.password_checks.is_empty() {
+            return Ok(());
+        }
+        let normalized = crate::password::nfkc(password);
         for check in &self.inner.password_checks {
-            check(ctx.clone(), password.to_owned()).await?;
+            check(ctx.clone(), normalized.clone()).await?;
         }
         Ok(())
     }

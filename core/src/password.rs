@@ -194,7 +194,7 @@ fn argon2(params: &Params) -> Argon2<'static> {
 
 /// Passwords are compared after NFKC normalisation, as Better Auth compares them, so every
 /// form of a password that Better Auth accepted keeps working after its hash is upgraded.
-fn nfkc(password: &str) -> String {
+pub(crate) fn nfkc(password: &str) -> String {
     password.nfkc().collect()
 }
 

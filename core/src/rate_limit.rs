@@ -224,10 +224,12 @@ impl RateLimitStore for MemoryStore {
 #[derive(Debug)]
 pub struct DatabaseStore {
     db: Arc<dyn crate::storage::Adapter>,
-    /// Updates of one key from this process take turns (by a shard of the key's hash), so a
-    /// burst of requests on one key does not spend its retries racing itself; other processes
-    /// are met by the compare-and-set.
+    /// Updates of one key from this process take turns (by one of 256 shards of the key's
+    /// hash), so a burst of requests on one key does not spend its retries racing itself;
+    /// other processes are met by the compare-and-set.
     turns: Vec<tokio::sync::Mutex<()>>,
+    /// Seeded per store, so nobody can aim keys at one shard.
+    shards: std::collections::hash_map::RandomState,
 }
 
 impl DatabaseStore {
@@ -236,16 +238,15 @@ impl DatabaseStore {
     pub fn new(db: Arc<dyn crate::storage::Adapter>) -> Self {
         Self {
             db,
-            turns: (0..32).map(|_| tokio::sync::Mutex::new(())).collect(),
+            turns: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
+            shards: std::collections::hash_map::RandomState::new(),
         }
     }
 
     async fn turn(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        // `DefaultHasher::new` is unseeded: a key always takes the same shard.
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        let shard = (hasher.finish() % self.turns.len() as u64) as usize;
+        use std::hash::BuildHasher;
+        // One seed per store: a key always takes the same shard of this store.
+        let shard = (self.shards.hash_one(key) % self.turns.len() as u64) as usize;
         self.turns[shard].lock().await
     }
 

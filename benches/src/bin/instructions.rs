@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `portcullis` serves `GET /api/auth/get-session` with a signed-in user's cookie, on a
-//! SQLite file (the load bench's scenario); `bare` serves the load bench's bare hyper handler
+//! SQLite file (the load bench's scenario); `bearer-plugin` the same with the bearer plugin
+//! loaded; `bearer` sends the session as `Authorization: Bearer` instead of the cookie; `bare` serves the load bench's bare hyper handler
 //! (a fixed JSON body) through the same `serve` loop. Subtract a run with N = 0 for the fixed
 //! set-up cost; the difference over N is the instructions per request, client included (the
 //! client writes one fixed request and reads the response by its `content-length`).
@@ -23,7 +24,7 @@ use anyhow::{bail, Context as _};
 use portcullis_benches::{bare_response, Fixture, BASE_URL};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-const USAGE: &str = "usage: instructions (portcullis|bare) N";
+const USAGE: &str = "usage: instructions (portcullis|bearer-plugin|bearer|bare) N";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -41,10 +42,17 @@ fn main() -> anyhow::Result<()> {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let cookie = match which.as_str() {
-            "portcullis" => {
-                let fx = Fixture::new().await?;
-                let cookie = fx.cookie.clone();
+        let credentials = match which.as_str() {
+            "portcullis" | "bearer-plugin" | "bearer" => {
+                let fx = match which.as_str() {
+                    "portcullis" => Fixture::new().await?,
+                    _ => Fixture::with_bearer().await?,
+                };
+                let credentials = if which == "bearer" {
+                    format!("Authorization: Bearer {}", fx.auth.secret().sign(&fx.token))
+                } else {
+                    format!("Cookie: {}", fx.cookie)
+                };
                 let auth = fx.auth.clone();
                 tokio::spawn(async move {
                     let _keep = fx;
@@ -54,7 +62,7 @@ fn main() -> anyhow::Result<()> {
                     };
                     portcullis::adapters::hyper::serve(listener, handler, shutdown).await
                 });
-                cookie
+                credentials
             }
             "bare" => {
                 tokio::spawn(portcullis::adapters::hyper::serve(
@@ -62,12 +70,12 @@ fn main() -> anyhow::Result<()> {
                     |_req| async { bare_response() },
                     shutdown,
                 ));
-                "better-auth.session_token=not-a-session".to_owned()
+                "Cookie: better-auth.session_token=not-a-session".to_owned()
             }
             _ => bail!("{USAGE}"),
         };
         let request = format!(
-            "GET /api/auth/get-session HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+            "GET /api/auth/get-session HTTP/1.1\r\nHost: {addr}\r\n{credentials}\r\n\
              Origin: {BASE_URL}\r\nX-Forwarded-For: 240.0.0.1\r\n\r\n"
         );
         let mut conn = tokio::net::TcpStream::connect(addr).await?;

@@ -112,7 +112,9 @@ impl Plugin for Bearer {
 }
 
 /// The signed token of an `Authorization` header, if it is a bearer token that verifies.
-fn signed_token(ctx: &Ctx, options: &BearerOptions) -> Option<String> {
+/// `verify`: check the signature here; without it the session read checks it (once), which
+/// is enough when the request has no cookie a bad token could displace.
+fn signed_token(ctx: &Ctx, options: &BearerOptions, verify: bool) -> Option<String> {
     let value = ctx.header(header::AUTHORIZATION)?.trim();
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -147,7 +149,7 @@ fn signed_token(ctx: &Ctx, options: &BearerOptions) -> Option<String> {
         standard.push('=');
     }
     let signed = format!("{raw}.{standard}");
-    secret.unsign(&signed).is_some().then_some(signed)
+    (!verify || secret.unsign(&signed).is_some()).then_some(signed)
 }
 
 /// The request's `Cookie` header with the session cookie set to `signed` (an explicit
@@ -171,7 +173,9 @@ fn with_session_cookie(ctx: &Ctx, signed: &str) -> Option<HeaderValue> {
 }
 
 async fn use_bearer_token(options: Arc<BearerOptions>, ctx: Ctx) -> Result<Before, ApiError> {
-    let Some(signed) = signed_token(&ctx, &options) else {
+    // With a cookie on the request, a token that does not verify must not displace it.
+    let verify = ctx.headers().contains_key(header::COOKIE);
+    let Some(signed) = signed_token(&ctx, &options, verify) else {
         return Ok(Before::Continue);
     };
     let Some(cookie) = with_session_cookie(&ctx, &signed) else {
@@ -187,7 +191,12 @@ async fn use_bearer_token(options: Arc<BearerOptions>, ctx: Ctx) -> Result<Befor
 
 /// The signed token of the live session cookie `name` that `reply` sets, decoded.
 fn session_cookie_set(reply: &Reply, name: &str) -> Option<String> {
-    reply.set_cookies().find_map(|c| {
+    // The last `Set-Cookie` of the name is the one a browser keeps.
+    let last = reply
+        .set_cookies()
+        .filter(|c| c.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+        .last()?;
+    std::iter::once(last).find_map(|c| {
         let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
         let (n, value) = pair.split_once('=')?;
         let dead = attributes
@@ -205,6 +214,10 @@ fn session_cookie_set(reply: &Reply, name: &str) -> Option<String> {
 /// a live session cookie `name`; once.
 fn expose(reply: &mut Reply, name: &str) {
     let Some(token) = session_cookie_set(reply, name) else {
+        // A later hook took the session back (a second-factor challenge): no token.
+        reply
+            .headers_mut()
+            .remove(HeaderName::from_static(SET_AUTH_TOKEN));
         return;
     };
     let Ok(value) = HeaderValue::from_str(&token) else {

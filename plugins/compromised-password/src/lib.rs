@@ -157,28 +157,49 @@ enum RangeError {
 
 impl RangeApi {
     /// How often the corpus has seen `password` (0 when never, or only as padding).
+    /// The most of an answer that is read: a padded real one is about 40 KB.
+    const MAX_ANSWER: usize = 256 * 1024;
+
     async fn count(&self, password: &str) -> Result<u64, RangeError> {
         let digest = hex::encode_upper(Sha1::digest(password.as_bytes()));
         let (prefix, suffix) = digest.split_at(5);
-        let res = self
+        let mut res = self
             .client
             .get(format!("{}{prefix}", self.base))
             .header("Add-Padding", "true")
             .send()
-            .await?;
+            .await
+            .map_err(reqwest::Error::without_url)?;
         if !res.status().is_success() {
             return Err(RangeError::Status(res.status().as_u16()));
         }
-        let body = res.text().await?;
-        for line in body.lines() {
-            let Some((s, count)) = line.trim().split_once(':') else {
-                continue;
-            };
-            if s.eq_ignore_ascii_case(suffix) {
-                return count.trim().parse().map_err(|_| RangeError::Malformed);
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(reqwest::Error::without_url)? {
+            if body.len() + chunk.len() > Self::MAX_ANSWER {
+                return Err(RangeError::Malformed);
             }
+            body.extend_from_slice(&chunk);
         }
-        Ok(0)
+        let body = String::from_utf8(body).map_err(|_| RangeError::Malformed)?;
+        // Every line `<35 hex digits>:<count>`, and at least one: anything else (a captive
+        // portal's page, a wrong URL) is no answer, not "never seen".
+        let mut found = None;
+        let mut lines = 0;
+        for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (s, count) = line.split_once(':').ok_or(RangeError::Malformed)?;
+            let count: u64 = count.trim().parse().map_err(|_| RangeError::Malformed)?;
+            if s.len() != 35 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(RangeError::Malformed);
+            }
+            if s.eq_ignore_ascii_case(suffix) {
+                found = Some(count);
+            }
+            lines += 1;
+        }
+        if lines == 0 {
+            return Err(RangeError::Malformed);
+        }
+        Ok(found.unwrap_or(0))
     }
 }
 
@@ -202,8 +223,16 @@ impl Checker {
                 if !base.starts_with("https://") && !base.starts_with("http://") {
                     return Err(config(format!("range_api is not an http(s) URL: {base}")));
                 }
+                if base.starts_with("http://") {
+                    tracing::warn!(
+                        "range_api is plain http: whoever is on the way can make every password pass"
+                    );
+                }
+                let timeout = Duration::from_secs(options.timeout_secs.max(1));
                 let client = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(options.timeout_secs.max(1)))
+                    .timeout(timeout)
+                    .connect_timeout(timeout)
+                    .redirect(reqwest::redirect::Policy::none())
                     .user_agent("Portcullis password checker")
                     .build()
                     .map_err(|e| config(format!("cannot make the HTTP client: {e}")))?;

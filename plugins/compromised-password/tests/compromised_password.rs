@@ -247,3 +247,48 @@ async fn one_word_in_the_plugin_list_enables_it_and_options_come_by_name() {
         StatusCode::OK
     );
 }
+
+/// A look-alike spelling (fullwidth letters) is stored and compared as its NFKC form, so it
+/// is the listed password it looks like.
+#[tokio::test]
+async fn look_alike_spellings_of_a_listed_password_are_refused() {
+    let (auth, _) = engine(CompromisedPassword::default()).await;
+    assert_compromised(&sign_up(&auth, "wide@example.com", "ｐａｓｓｗｏｒｄ１２３").await);
+}
+
+/// An answer that is not a range list (a captive portal's page, a redirect) is no answer:
+/// the password is refused as when the API is down, not let through as never seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_is_not_a_range_list_counts_as_no_answer() {
+    for (status, body) in [
+        (200, "<html><body>Sign in to the Wi-Fi</body></html>"),
+        (200, ""),
+        (302, ""),
+    ] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(portcullis::adapters::hyper::serve(
+            listener,
+            move |_req: http::Request<hyper::body::Incoming>| async move {
+                let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+                *res.status_mut() = StatusCode::from_u16(status).unwrap();
+                if status == 302 {
+                    res.headers_mut().insert(
+                        http::header::LOCATION,
+                        http::HeaderValue::from_static("http://127.0.0.1:9/range/00000"),
+                    );
+                }
+                res
+            },
+            std::future::pending(),
+        ));
+        let base = format!("http://127.0.0.1:{port}/range/");
+        let (auth, _) = engine(CompromisedPassword::default().range_api(&base)).await;
+        let res = sign_up(&auth, "junk@example.com", GOOD).await;
+        assert_eq!(
+            res.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{status} {body:?}"
+        );
+    }
+}
