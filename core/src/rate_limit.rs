@@ -633,6 +633,10 @@ mod tests {
     #[derive(Debug)]
     struct Broken;
 
+    fn down<'a, T: 'a>() -> BoxFuture<'a, Result<T, crate::storage::StorageError>> {
+        Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+    }
+
     impl RateLimitStore for Broken {
         fn hit<'a>(
             &'a self,
@@ -640,7 +644,7 @@ mod tests {
             _: Duration,
             _: u32,
         ) -> BoxFuture<'a, Result<Option<Duration>, crate::storage::StorageError>> {
-            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+            down()
         }
 
         fn counter<'a>(
@@ -648,7 +652,7 @@ mod tests {
             _: &'a str,
             _: Duration,
         ) -> BoxFuture<'a, Result<Option<Counter>, crate::storage::StorageError>> {
-            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+            down()
         }
 
         fn add<'a>(
@@ -657,14 +661,14 @@ mod tests {
             _: Duration,
             _: &'a Gate<'a>,
         ) -> BoxFuture<'a, Result<Result<u32, Counter>, crate::storage::StorageError>> {
-            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+            down()
         }
 
         fn remove<'a>(
             &'a self,
             _: &'a str,
         ) -> BoxFuture<'a, Result<(), crate::storage::StorageError>> {
-            Box::pin(async { Err(crate::storage::StorageError::Unknown("down".into())) })
+            down()
         }
     }
 

@@ -192,21 +192,21 @@ async fn use_bearer_token(options: Arc<BearerOptions>, ctx: Ctx) -> Result<Befor
 /// The signed token of the live session cookie `name` that `reply` sets, decoded.
 fn session_cookie_set(reply: &Reply, name: &str) -> Option<String> {
     // The last `Set-Cookie` of the name is the one a browser keeps.
-    let last = reply
+    let (value, attributes) = reply
         .set_cookies()
-        .filter(|c| c.split_once('=').is_some_and(|(n, _)| n.trim() == name))
-        .last()?;
-    std::iter::once(last).find_map(|c| {
-        let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
-        let (n, value) = pair.split_once('=')?;
-        let dead = attributes
-            .split(';')
-            .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-        (n.trim() == name && !value.is_empty() && !dead).then(|| {
-            percent_encoding::percent_decode_str(value)
-                .decode_utf8_lossy()
-                .into_owned()
+        .filter_map(|c| {
+            let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
+            let (n, value) = pair.split_once('=')?;
+            (n.trim() == name).then_some((value, attributes))
         })
+        .last()?;
+    let dead = attributes
+        .split(';')
+        .any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+    (!value.is_empty() && !dead).then(|| {
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8_lossy()
+            .into_owned()
     })
 }
 

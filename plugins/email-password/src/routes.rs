@@ -207,18 +207,7 @@ async fn sign_up(state: Arc<SignUp>, ctx: Ctx) -> Result<Reply, ApiError> {
     auth.check_new_password(&ctx, &body.password).await?;
     let hash = hasher.hash(&body.password).await.map_err(hash_failed)?;
     let writing = Instant::now();
-    let now = portcullis::time::now();
-    let user = User {
-        id: auth.options().ids.generate(),
-        name: body.name,
-        email,
-        email_verified: false,
-        image: body.image,
-        created_at: now,
-        updated_at: now,
-        extra,
-        hidden: Default::default(),
-    };
+    let user = new_user(&ctx, body.name, email, body.image, extra);
 
     // User, account and session land together or not at all.
     let tx = ctx.begin().await?;
@@ -305,9 +294,20 @@ fn ghost_user(
         !CORE_USER_FIELDS.contains(&k.as_str())
             && table.fields.iter().any(|f| f.name == *k && f.returned)
     });
+    Ok(new_user(ctx, name, email, image, extra))
+}
+
+/// A user as sign-up makes one, with a fresh id, unverified, created now.
+fn new_user(
+    ctx: &Ctx,
+    name: String,
+    email: String,
+    image: Option<String>,
+    extra: serde_json::Map<String, Value>,
+) -> User {
     let now = portcullis::time::now();
-    Ok(User {
-        id: auth.options().ids.generate(),
+    User {
+        id: ctx.auth().options().ids.generate(),
         name,
         email,
         email_verified: false,
@@ -316,7 +316,7 @@ fn ghost_user(
         updated_at: now,
         extra,
         hidden: Default::default(),
-    })
+    }
 }
 
 #[derive(Deserialize)]
